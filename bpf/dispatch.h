@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The one definition of what crosses from the kernel to userspace. dispatch.bpf.c writes
+ * these records; the Rust side gets the same layout from the generated skeleton types
+ * (src/events.rs decodes them). Change a field here and both sides follow.
+ *
+ * Every record starts with struct record_header. Records of the "timer" and "other"
+ * handlers are exactly a header; exec records are a struct exec_record cut after the
+ * args bytes actually used (args_len), so the common case stays small.
+ */
+#ifndef __DISPATCH_H
+#define __DISPATCH_H
+
+#define TASK_COMM_LEN 16
+/* Bound of the per-syscall handler table; larger than any architecture's table. */
+#define MAX_SYSCALLS 1024
+#define FILENAME_MAX_LEN 256
+#define ARG_MAX_LEN 256
+#define MAX_ARGS 32
+#define ARGS_BUF_LEN 4096
+
+enum handler_kind {
+	HANDLER_OTHER = 0,
+	HANDLER_IGNORE = 1,
+	HANDLER_EXEC = 2,
+	HANDLER_TIMER = 3,
+};
+
+/* How a user-memory read went; never an empty string without saying why. */
+enum read_status {
+	READ_OK = 0,
+	READ_TRUNCATED = 1,
+	READ_FAULT = 2,
+	READ_NULL = 3,
+};
+
+enum record_flags {
+	/* ppid was read through CO-RE against BTF that describes this kernel. */
+	RECORD_HAS_PPID = 1,
+};
+
+struct record_header {
+	__u64 ktime_ns;
+	__u32 pid; /* thread group id, what ps calls the pid */
+	__u32 tid;
+	__u32 ppid;
+	__u32 uid;
+	__s32 nr;
+	__u16 cpu;
+	__u8 kind;  /* enum handler_kind */
+	__u8 flags; /* enum record_flags */
+	char comm[TASK_COMM_LEN];
+};
+
+struct exec_record {
+	struct record_header hdr;
+	__u8 filename_status; /* enum read_status */
+	__u8 argv_status;     /* enum read_status */
+	__u16 argc;           /* arguments captured in args */
+	__u32 filename_len;   /* bytes in filename, without the NUL */
+	__u32 args_len;       /* bytes used in args: argc NUL-terminated strings */
+	__u32 _pad;
+	char filename[FILENAME_MAX_LEN];
+	char args[ARGS_BUF_LEN];
+};
+
+/* Per-CPU; userspace sums them over all possible CPUs. */
+struct counters {
+	__u64 seen;          /* passed the filters and not ignored: counted before output */
+	__u64 emitted;       /* records handed to the ring/perf buffer */
+	__u64 dropped;       /* records lost because the buffer was full */
+	__u64 dispatch_miss; /* no handler: tail call missed or number beyond the table */
+	__u64 read_faults;   /* user-memory reads that failed */
+};
+
+#endif /* __DISPATCH_H */

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what building and testing tailcall-logger needs on Debian 12, and nothing that is
+# already there: apt packages, the rustup musl target(s). Safe to run again.
+#   scripts/install-deps.sh [build|test] [ARCH]
+set -euo pipefail
+what=${1:-build}
+arch=${2:-x86_64}
+
+pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config make bpftool musl-tools autoconf automake
+      autopoint flex bison gawk linux-libc-dev file)
+if [ "$what" = test ]; then
+  pkgs+=(jq util-linux procps python3)
+fi
+if [ "$arch" = aarch64 ]; then
+  pkgs+=(gcc-aarch64-linux-gnu musl-dev:arm64 linux-libc-dev:arm64)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: missing packages ${missing[*]}; run as root (or apt-get install them)" >&2
+    exit 1
+  fi
+  if [ "$arch" = aarch64 ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    dpkg --add-architecture arm64
+  fi
+  echo "install-deps: installing ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "install-deps: cargo is missing; install Rust with rustup first" >&2
+  exit 1
+fi
+target=${arch}-unknown-linux-musl
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$target"; then
+  rustup target add "$target" >&2
+fi
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt >&2 || true

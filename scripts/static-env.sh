@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Prints the environment for a fully static musl build of tailcall-logger with vendored
+# libbpf, libelf and zlib (eval "$(scripts/static-env.sh ARCH)"). What each line works
+# around is in shared/notes/platform.md, section "A static binary".
+set -euo pipefail
+arch=${1:-x86_64}
+top=$(cd "$(dirname "$0")/.." && pwd)
+inc="$top/target/musl-include/$arch"
+mkdir -p "$inc"
+cp "$top/scripts/musl-include/argp.h" "$inc/argp.h"
+# musl-gcc does not search /usr/include: give it the kernel UAPI headers libbpf needs,
+# after its own (-idirafter), so musl's libc headers still win.
+case "$arch" in
+  x86_64) asm=/usr/include/x86_64-linux-gnu/asm ;;
+  aarch64) asm=/usr/include/aarch64-linux-gnu/asm ;;
+  *) echo "unsupported ARCH $arch" >&2; exit 2 ;;
+esac
+ln -sfn /usr/include/linux "$inc/linux"
+ln -sfn /usr/include/asm-generic "$inc/asm-generic"
+ln -sfn "$asm" "$inc/asm"
+t=${arch}_unknown_linux_musl
+T=$(echo "$t" | tr a-z A-Z)
+case "$arch" in
+  x86_64)
+    echo "export CC_$t=musl-gcc"
+    echo "export CFLAGS_$t='-idirafter $inc'"
+    ;;
+  aarch64)
+    echo "export CC_$t=aarch64-linux-musl-gcc"
+    echo "export AR_$t=aarch64-linux-gnu-ar"
+    # Debian's cross gcc emits outline atomics that rustc's musl link does not provide.
+    echo "export CFLAGS_$t='-idirafter $inc -mno-outline-atomics'"
+    echo "export CARGO_TARGET_${T}_LINKER=aarch64-linux-gnu-gcc"
+    ;;
+esac
+# musl has no argp, fts or obstack; libelf needs none of them.
+echo "export ac_cv_search_argp_parse='none required'"
+echo "export ac_cv_search_fts_close='none required'"
+echo "export ac_cv_search__obstack_free='none required'"

@@ -1,0 +1,406 @@
+//! tailcall-logger-scenario: runs the logger, makes known syscalls from a child process and
+//! checks the exact JSON records. Used by the host tests and inside the QEMU VMs, where it
+//! prints one `CELL <label> PASS|FAIL <detail>` line and exits 0 only on PASS.
+//!
+//!   tailcall-logger-scenario --logger PATH --label NAME [--expect KEY=VALUE]... \
+//!       [--only-child] [-- LOGGER_ARGS...]
+//!
+//! --expect checks a field of the start record's plan (dispatch, transport, btf);
+//! --only-child asserts that every syscall record came from the child (for --comm/--pid
+//! filters). With --skip-others among the logger's arguments, the child's "other" syscall
+//! must not appear. --dump FILE writes the child's records without the fields that differ
+//! from run to run (times, cpu, ids), to compare dispatchers and transports.
+//!
+//!   tailcall-logger-scenario --act
+//!
+//! is the child alone, for tests that run the logger themselves: it waits for one byte on
+//! stdin, then makes the same syscalls and execs the same program.
+
+use std::ffi::CString;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const CHILD_COMM: &str = "tcl-child";
+const EXEC_MARK: &str = "--exec-target";
+const EXEC_ARGV: [&str; 4] = ["tcl-exec-target", EXEC_MARK, "two words", "x=1"];
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+const CHILD_TIMEOUT: Duration = Duration::from_secs(30);
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+
+struct Options {
+    logger: String,
+    label: String,
+    expect: Vec<(String, String)>,
+    only_child: bool,
+    dump: Option<String>,
+    logger_args: Vec<String>,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut args = std::env::args().skip(1);
+    let mut o = Options {
+        logger: String::new(),
+        label: "scenario".into(),
+        expect: Vec::new(),
+        only_child: false,
+        dump: None,
+        logger_args: Vec::new(),
+    };
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--logger" => o.logger = args.next().ok_or("--logger needs a path")?,
+            "--label" => o.label = args.next().ok_or("--label needs a name")?,
+            "--expect" => {
+                let kv = args.next().ok_or("--expect needs KEY=VALUE")?;
+                let (k, v) = kv.split_once('=').ok_or("--expect needs KEY=VALUE")?;
+                o.expect.push((k.into(), v.into()));
+            }
+            "--only-child" => o.only_child = true,
+            "--dump" => o.dump = Some(args.next().ok_or("--dump needs a path")?),
+            "--" => {
+                o.logger_args = args.by_ref().collect();
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if o.logger.is_empty() {
+        return Err("--logger PATH is required".into());
+    }
+    Ok(o)
+}
+
+/// The child: waits for the go byte, then makes exactly the syscalls the records must show.
+fn child(go_read: i32, exe: &CString, argv: &[CString]) -> ! {
+    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+    unsafe {
+        let name = b"tcl-child\0";
+        libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0);
+        let mut byte = 0u8;
+        libc::read(go_read, &mut byte as *mut u8 as *mut libc::c_void, 1);
+        let mut timer: libc::c_int = 0;
+        libc::syscall(
+            libc::SYS_timer_create,
+            libc::CLOCK_MONOTONIC,
+            std::ptr::null::<u8>(),
+            &mut timer,
+        );
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: 100,
+                tv_nsec: 0,
+            },
+        };
+        let mut old: libc::itimerspec = std::mem::zeroed();
+        libc::syscall(
+            libc::SYS_timer_settime,
+            timer,
+            0,
+            &spec,
+            std::ptr::null::<u8>(),
+        );
+        libc::syscall(libc::SYS_timer_gettime, timer, &mut old);
+        libc::syscall(libc::SYS_timer_getoverrun, timer);
+        libc::syscall(libc::SYS_timer_delete, timer);
+        libc::syscall(libc::SYS_getppid);
+        libc::execve(exe.as_ptr(), argv_ptrs.as_ptr(), envp.as_ptr());
+        libc::_exit(127);
+    }
+}
+
+fn exec_target() -> Result<(String, CString, Vec<CString>), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let exe_str = exe.to_string_lossy().into_owned();
+    let exe_c = CString::new(exe_str.clone()).map_err(|e| e.to_string())?;
+    let argv_c: Vec<CString> = EXEC_ARGV
+        .iter()
+        .map(|a| CString::new(*a).unwrap())
+        .collect();
+    Ok((exe_str, exe_c, argv_c))
+}
+
+fn run(o: &Options) -> Result<String, String> {
+    let (exe_str, exe_c, argv_c) = exec_target()?;
+
+    let mut logger = Command::new(&o.logger)
+        .arg("--json")
+        .args(&o.logger_args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", o.logger))?;
+    let stdout = logger.stdout.take().unwrap();
+    let stderr = logger.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            match line {
+                Ok(l) => {
+                    if tx.send(l).is_err() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+    });
+    let stderr_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut s);
+        s
+    });
+
+    let mut lines: Vec<String> = Vec::new();
+    let deadline = Instant::now() + START_TIMEOUT;
+    let start: Value = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) => {
+                let v: Value =
+                    serde_json::from_str(&l).map_err(|e| format!("bad JSON line {l:?}: {e}"))?;
+                lines.push(l);
+                if v["type"] == "start" {
+                    break v;
+                }
+            }
+            Err(_) => {
+                let _ = logger.kill();
+                let _ = logger.wait();
+                let err = stderr_thread.join().unwrap_or_default();
+                return Err(format!(
+                    "no start record: {}",
+                    err.trim().replace('\n', " | ")
+                ));
+            }
+        }
+    };
+
+    let mut fds = [0i32; 2];
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return Err("pipe failed".into());
+    }
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        child(fds[0], &exe_c, &argv_c);
+    }
+    if pid < 0 {
+        return Err("fork failed".into());
+    }
+    unsafe {
+        libc::close(fds[0]);
+        libc::write(fds[1], b"g".as_ptr() as *const libc::c_void, 1);
+        libc::close(fds[1]);
+    }
+    let child_deadline = Instant::now() + CHILD_TIMEOUT;
+    let mut status = 0;
+    loop {
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid {
+            break;
+        }
+        if Instant::now() > child_deadline {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            return Err("child did not finish".into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        return Err(format!("child failed: status {status}"));
+    }
+
+    unsafe { libc::kill(logger.id() as i32, libc::SIGINT) };
+    let stop_deadline = Instant::now() + STOP_TIMEOUT;
+    let code = loop {
+        if let Some(st) = logger.try_wait().map_err(|e| e.to_string())? {
+            break st;
+        }
+        if Instant::now() > stop_deadline {
+            let _ = logger.kill();
+            return Err("logger did not stop after SIGINT".into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    lines.extend(rx.iter());
+    let stderr_text = stderr_thread.join().unwrap_or_default();
+    if !code.success() {
+        return Err(format!(
+            "logger exited with {code}: {}",
+            stderr_text.trim().replace('\n', " | ")
+        ));
+    }
+    check(o, &start, &lines, pid as u32, &exe_str)
+}
+
+fn field<'a>(v: &'a Value, k: &str) -> Result<&'a Value, String> {
+    v.get(k).ok_or_else(|| format!("record without {k}: {v}"))
+}
+
+fn check(
+    o: &Options,
+    start: &Value,
+    lines: &[String],
+    child: u32,
+    exe: &str,
+) -> Result<String, String> {
+    let plan = &start["plan"];
+    for (k, want) in &o.expect {
+        if plan[k] != *want.as_str() {
+            return Err(format!("plan.{k} is {} (want {want})", plan[k]));
+        }
+    }
+    let skip_others = o.logger_args.iter().any(|a| a == "--skip-others");
+    let mut records = Vec::new();
+    let mut summary = None;
+    for l in lines {
+        let v: Value = serde_json::from_str(l).map_err(|e| format!("bad JSON line {l:?}: {e}"))?;
+        if v["v"] != 1 {
+            return Err(format!("schema version missing: {l}"));
+        }
+        match v["type"].as_str() {
+            Some("syscall") => {
+                for k in [
+                    "ts", "ktime_ns", "cpu", "pid", "tid", "ppid", "uid", "comm", "nr", "syscall",
+                    "handler", "message",
+                ] {
+                    field(&v, k)?;
+                }
+                if skip_others && v["handler"] == "other" {
+                    return Err(format!("--skip-others but an other record: {l}"));
+                }
+                if o.only_child && v["pid"] != child {
+                    return Err(format!(
+                        "record from another process despite the filter: {l}"
+                    ));
+                }
+                records.push(v);
+            }
+            Some("summary") => summary = Some(v),
+            Some("start") | Some("lost") => {}
+            _ => return Err(format!("unknown record type: {l}")),
+        }
+    }
+    let summary = summary.ok_or("no summary record")?;
+    let mine: Vec<&Value> = records.iter().filter(|r| r["pid"] == child).collect();
+    let first = mine
+        .iter()
+        .position(|r| r["syscall"] == "timer_create")
+        .ok_or("no timer_create record from the child")?;
+    let mut want: Vec<(&str, &str, &str)> = vec![
+        ("timer_create", "timer", "Creating a timer"),
+        ("timer_settime", "timer", "Some other timer operation"),
+        ("timer_gettime", "timer", "Some other timer operation"),
+        ("timer_getoverrun", "timer", "Some other timer operation"),
+        ("timer_delete", "timer", "Deleting a timer"),
+        ("getppid", "other", "Another syscall: getppid"),
+        ("execve", "exec", "Executing a program"),
+    ];
+    if skip_others {
+        want.retain(|w| w.1 != "other");
+    }
+    let got = &mine[first..(first + want.len()).min(mine.len())];
+    let got_names: Vec<String> = got
+        .iter()
+        .map(|r| r["syscall"].as_str().unwrap_or("?").to_string())
+        .collect();
+    if got.len() != want.len()
+        || got
+            .iter()
+            .zip(&want)
+            .any(|(r, w)| r["syscall"] != w.0 || r["handler"] != w.1 || r["message"] != w.2)
+    {
+        return Err(format!(
+            "child records {got_names:?}, want {:?}",
+            want.iter().map(|w| w.0).collect::<Vec<_>>()
+        ));
+    }
+    for r in got {
+        if r["tid"] != child || r["comm"] != CHILD_COMM || r["uid"] != unsafe { libc::getuid() } {
+            return Err(format!("wrong pid/comm/uid in {r}"));
+        }
+        if !(r["ppid"].is_null() || r["ppid"] == std::process::id()) {
+            return Err(format!("wrong ppid in {r}"));
+        }
+    }
+    let exec = got.last().unwrap();
+    let argv: Vec<&str> = exec["argv"]
+        .as_array()
+        .ok_or("argv missing")?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    if exec["filename"] != exe
+        || argv != EXEC_ARGV
+        || exec["argv_status"] != "ok"
+        || exec["argv_truncated"] != false
+        || exec["filename_status"] != "ok"
+    {
+        return Err(format!("exec record wrong: {exec}"));
+    }
+    if let Some(path) = &o.dump {
+        let mut out = String::new();
+        for r in got {
+            let mut r = (*r).clone();
+            for k in ["ts", "ktime_ns", "cpu", "pid", "tid", "ppid"] {
+                r.as_object_mut().map(|m| m.remove(k));
+            }
+            out.push_str(&r.to_string());
+            out.push('\n');
+        }
+        std::fs::write(path, out).map_err(|e| format!("writing {path}: {e}"))?;
+    }
+    let delivered = summary["delivered"].as_u64().unwrap_or(0);
+    if delivered != records.len() as u64 {
+        return Err(format!(
+            "summary says {delivered} delivered, stream has {}",
+            records.len()
+        ));
+    }
+    Ok(format!(
+        "dispatch={} transport={} btf={} records={} lost={}",
+        plan["dispatch"].as_str().unwrap_or("?"),
+        plan["transport"].as_str().unwrap_or("?"),
+        plan["btf"].as_str().unwrap_or("?"),
+        records.len(),
+        summary["lost"]
+    ))
+}
+
+fn main() -> ExitCode {
+    match std::env::args().nth(1).as_deref() {
+        Some(EXEC_MARK) => return ExitCode::SUCCESS,
+        Some("--act") => match exec_target() {
+            Ok((_, exe, argv)) => child(0, &exe, &argv),
+            Err(e) => {
+                eprintln!("tailcall-logger-scenario: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => {}
+    }
+    let o = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("tailcall-logger-scenario: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&o) {
+        Ok(detail) => {
+            println!("CELL {} PASS {detail}", o.label);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("CELL {} FAIL {}", o.label, e.replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! The command line: what a user can ask for, checked before anything touches the kernel.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXAMPLES: &str = "\
+Examples:
+  tailcall-logger                              human lines until Ctrl-C
+  tailcall-logger --skip-others                only execve and timer lines
+  tailcall-logger --json | jq .                one JSON object per line
+  tailcall-logger --json --duration 5 --output events.jsonl
+  tailcall-logger --comm sleep --pid 4100      filter in the kernel
+  tailcall-logger probe                        what this kernel supports, and the plan
+
+Exit codes: 0 ok, 1 runtime error, 2 usage, 3 missing privileges,
+4 kernel cannot run the logger (BTF, BPF load, lockdown), 5 output cannot be written.";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tailcall-logger",
+    version,
+    about = "Log syscalls with an eBPF tail-call dispatcher: human lines or JSON",
+    after_help = EXAMPLES,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Probe the kernel's BPF features, test-load both dispatchers and print the plan
+    Probe(ProbeArgs),
+    /// Write the man page and shell completions into a directory (for packaging)
+    #[command(hide = true)]
+    Assets {
+        /// Directory to write tailcall-logger.1 and completions/ into
+        dir: PathBuf,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ProbeArgs {
+    /// Print the report as one JSON object
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+}
+
+/// Options that decide how the logger is put into the kernel; shared by the logger and probe.
+#[derive(Args, Debug, Clone)]
+pub struct KernelArgs {
+    /// How syscalls reach their handler: tail calls through a prog array, or one program
+    #[arg(long, value_enum, default_value_t = DispatchChoice::Auto)]
+    pub dispatch: DispatchChoice,
+
+    /// How records reach userspace
+    #[arg(long, value_enum, default_value_t = TransportChoice::Auto)]
+    pub transport: TransportChoice,
+
+    /// Kernel BTF to use when /sys/kernel/btf/vmlinux is missing
+    #[arg(long, env = "TAILCALL_LOGGER_BTF", value_name = "PATH")]
+    pub btf: Option<PathBuf>,
+
+    /// Print libbpf's full log to stderr
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// One JSON object per line instead of human lines
+    #[arg(long)]
+    pub json: bool,
+
+    /// Only execve and timer records ("Another syscall" lines are dropped in the kernel)
+    #[arg(long)]
+    pub skip_others: bool,
+
+    /// More syscalls to ignore, by name (comma-separated or repeated)
+    #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
+    pub ignore: Vec<String>,
+
+    /// Do not ignore the original example's noisy syscalls by default
+    #[arg(long)]
+    pub no_default_ignore: bool,
+
+    /// Only this process (thread group id)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub pid: Option<u32>,
+
+    /// Only processes with this command name (the kernel's 15-byte comm)
+    #[arg(long, value_parser = parse_comm)]
+    pub comm: Option<String>,
+
+    /// Only processes with this user id
+    #[arg(long)]
+    pub uid: Option<u32>,
+
+    /// Stop after this many seconds
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub duration: Option<u64>,
+
+    /// Write records to this file instead of stdout (reopened on SIGHUP, for log rotation)
+    #[arg(long, short, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// Also log the logger's own syscalls (it floods itself otherwise excluded)
+    #[arg(long, hide = true)]
+    pub include_self: bool,
+
+    /// Ring buffer size in bytes (a power of two, at least one page)
+    #[arg(long, hide = true, value_parser = parse_ring_size, default_value = "16777216")]
+    pub ringbuf_bytes: u32,
+
+    /// Perf buffer pages per CPU (a power of two)
+    #[arg(long, hide = true, value_parser = parse_pow2_pages, default_value = "256")]
+    pub perf_pages: usize,
+
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DispatchChoice {
+    Auto,
+    Tail,
+    Inline,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportChoice {
+    Auto,
+    Ringbuf,
+    Perf,
+}
+
+fn parse_comm(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if s.len() > 15 {
+        return Err(format!(
+            "'{s}' is {} bytes; the kernel keeps at most 15 bytes of a command name",
+            s.len()
+        ));
+    }
+    if s.bytes().any(|b| b == 0) {
+        return Err("must not contain NUL".into());
+    }
+    Ok(s.to_string())
+}
+
+fn parse_ring_size(s: &str) -> Result<u32, String> {
+    let n: u32 = s.parse().map_err(|e| format!("{e}"))?;
+    if n < 4096 || !n.is_power_of_two() {
+        return Err(format!("{n} is not a power of two of at least 4096"));
+    }
+    Ok(n)
+}
+
+fn parse_pow2_pages(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("{e}"))?;
+    if n == 0 || !n.is_power_of_two() {
+        return Err(format!("{n} is not a power of two"));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("tailcall-logger").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults() {
+        let cli = parse(&[]).unwrap();
+        assert!(cli.command.is_none());
+        assert!(!cli.run.json);
+        assert_eq!(cli.run.kernel.dispatch, DispatchChoice::Auto);
+        assert_eq!(cli.run.kernel.transport, TransportChoice::Auto);
+        assert_eq!(cli.run.ringbuf_bytes, 16 << 20);
+    }
+
+    #[test]
+    fn ignore_list_splits_on_commas_and_repeats() {
+        let cli = parse(&["--ignore", "read,write", "--ignore", "close"]).unwrap();
+        assert_eq!(cli.run.ignore, ["read", "write", "close"]);
+    }
+
+    #[test]
+    fn filters_and_plan_choices() {
+        let cli = parse(&[
+            "--json",
+            "--pid",
+            "42",
+            "--comm",
+            "sleep",
+            "--uid",
+            "0",
+            "--dispatch",
+            "inline",
+            "--transport",
+            "perf",
+            "--duration",
+            "5",
+        ])
+        .unwrap();
+        assert_eq!(cli.run.pid, Some(42));
+        assert_eq!(cli.run.comm.as_deref(), Some("sleep"));
+        assert_eq!(cli.run.uid, Some(0));
+        assert_eq!(cli.run.kernel.dispatch, DispatchChoice::Inline);
+        assert_eq!(cli.run.kernel.transport, TransportChoice::Perf);
+        assert_eq!(cli.run.duration, Some(5));
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        for args in [
+            &["--pid", "0"][..],
+            &["--pid", "-3"],
+            &["--comm", "a-very-long-command-name"],
+            &["--comm", ""],
+            &["--duration", "0"],
+            &["--dispatch", "sideways"],
+            &["--ringbuf-bytes", "5000"],
+            &["--no-such-flag"],
+        ] {
+            let err = parse(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn probe_subcommand() {
+        let cli = parse(&["probe", "--json", "--dispatch", "tail"]).unwrap();
+        match cli.command {
+            Some(Command::Probe(p)) => {
+                assert!(p.json);
+                assert_eq!(p.kernel.dispatch, DispatchChoice::Tail);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

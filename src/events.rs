@@ -1,0 +1,367 @@
+//! Decoding: the bytes of one ring/perf buffer record into an Event that borrows them.
+//! The layout is the skeleton's (generated from bpf/dispatch.h); nothing here is trusted:
+//! every length is checked, so arbitrary bytes give an error, never a panic.
+
+use std::fmt;
+use std::mem::{offset_of, size_of};
+
+use crate::handlers::Kind;
+use crate::skel::types::{exec_record, read_status, record_flags, record_header};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadStatus {
+    Ok,
+    Truncated,
+    Fault,
+    Null,
+}
+
+impl ReadStatus {
+    fn from_raw(raw: u8) -> Option<ReadStatus> {
+        match read_status(raw.into()) {
+            read_status::READ_OK => Some(ReadStatus::Ok),
+            read_status::READ_TRUNCATED => Some(ReadStatus::Truncated),
+            read_status::READ_FAULT => Some(ReadStatus::Fault),
+            read_status::READ_NULL => Some(ReadStatus::Null),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadStatus::Ok => "ok",
+            ReadStatus::Truncated => "truncated",
+            ReadStatus::Fault => "fault",
+            ReadStatus::Null => "null",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exec<'a> {
+    pub filename: &'a [u8],
+    pub filename_status: ReadStatus,
+    /// argc NUL-terminated strings, back to back.
+    args: &'a [u8],
+    pub argc: u16,
+    pub argv_status: ReadStatus,
+}
+
+impl<'a> Exec<'a> {
+    pub fn args(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let args = self.args;
+        args.split(|&b| b == 0).take(self.argc as usize)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event<'a> {
+    pub ktime_ns: u64,
+    pub pid: u32,
+    pub tid: u32,
+    /// None when the BTF in use could not vouch for task_struct's layout.
+    pub ppid: Option<u32>,
+    pub uid: u32,
+    pub nr: i32,
+    pub cpu: u16,
+    pub kind: Kind,
+    pub comm: &'a [u8],
+    pub exec: Option<Exec<'a>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    TooShort { len: usize, need: usize },
+    UnknownKind(u8),
+    UnknownStatus(u8),
+    BadLength { field: &'static str, len: u32 },
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::TooShort { len, need } => {
+                write!(f, "record of {len} bytes, needs {need}")
+            }
+            DecodeError::UnknownKind(k) => write!(f, "unknown handler kind {k}"),
+            DecodeError::UnknownStatus(s) => write!(f, "unknown read status {s}"),
+            DecodeError::BadLength { field, len } => write!(f, "{field} length {len} out of range"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+fn until_nul(bytes: &[u8]) -> &[u8] {
+    match bytes.iter().position(|&b| b == 0) {
+        Some(end) => &bytes[..end],
+        None => bytes,
+    }
+}
+
+fn need(data: &[u8], len: usize) -> Result<(), DecodeError> {
+    if data.len() < len {
+        Err(DecodeError::TooShort {
+            len: data.len(),
+            need: len,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+fn u32_at(data: &[u8], off: usize) -> u32 {
+    u32::from_ne_bytes(data[off..off + 4].try_into().expect("4 bytes"))
+}
+
+pub fn decode(data: &[u8]) -> Result<Event<'_>, DecodeError> {
+    need(data, size_of::<record_header>())?;
+    let mut h = record_header::default();
+    plain::copy_from_bytes(&mut h, data).map_err(|_| DecodeError::TooShort {
+        len: data.len(),
+        need: size_of::<record_header>(),
+    })?;
+    let kind = Kind::from_raw(h.kind).ok_or(DecodeError::UnknownKind(h.kind))?;
+    let comm_at = offset_of!(record_header, comm);
+    let comm = until_nul(&data[comm_at..comm_at + h.comm.len()]);
+    let has_ppid = u32::from(h.flags) & record_flags::RECORD_HAS_PPID.0 != 0;
+    let exec = match kind {
+        Kind::Exec => Some(decode_exec(data)?),
+        _ => None,
+    };
+    Ok(Event {
+        ktime_ns: h.ktime_ns,
+        pid: h.pid,
+        tid: h.tid,
+        ppid: has_ppid.then_some(h.ppid),
+        uid: h.uid,
+        nr: h.nr,
+        cpu: h.cpu,
+        kind,
+        comm,
+        exec,
+    })
+}
+
+fn decode_exec(data: &[u8]) -> Result<Exec<'_>, DecodeError> {
+    let args_at = offset_of!(exec_record, args);
+    need(data, args_at)?;
+    let status =
+        |off: usize| ReadStatus::from_raw(data[off]).ok_or(DecodeError::UnknownStatus(data[off]));
+    let filename_status = status(offset_of!(exec_record, filename_status))?;
+    let argv_status = status(offset_of!(exec_record, argv_status))?;
+    let argc_at = offset_of!(exec_record, argc);
+    let argc = u16::from_ne_bytes([data[argc_at], data[argc_at + 1]]);
+
+    let filename_len = u32_at(data, offset_of!(exec_record, filename_len));
+    let filename_cap = args_at - offset_of!(exec_record, filename);
+    if filename_len as usize >= filename_cap {
+        return Err(DecodeError::BadLength {
+            field: "filename",
+            len: filename_len,
+        });
+    }
+    let filename_at = offset_of!(exec_record, filename);
+    let filename = &data[filename_at..filename_at + filename_len as usize];
+
+    let args_len = u32_at(data, offset_of!(exec_record, args_len));
+    if args_len as usize > size_of::<exec_record>() - args_at
+        || args_at + args_len as usize > data.len()
+    {
+        return Err(DecodeError::BadLength {
+            field: "args",
+            len: args_len,
+        });
+    }
+    let args = &data[args_at..args_at + args_len as usize];
+    if args.iter().filter(|&&b| b == 0).count() < argc as usize {
+        return Err(DecodeError::BadLength {
+            field: "argc",
+            len: argc.into(),
+        });
+    }
+    Ok(Exec {
+        filename,
+        filename_status,
+        args,
+        argc,
+        argv_status,
+    })
+}
+
+/// Byte fixtures, built field by field through the generated layout (tests and fuzzing).
+pub mod fixture {
+    use super::*;
+
+    pub struct Header<'a> {
+        pub ktime_ns: u64,
+        pub pid: u32,
+        pub tid: u32,
+        pub ppid: Option<u32>,
+        pub uid: u32,
+        pub nr: i32,
+        pub cpu: u16,
+        pub kind: Kind,
+        pub comm: &'a [u8],
+    }
+
+    fn header_bytes(h: &Header) -> Vec<u8> {
+        let mut r = record_header {
+            ktime_ns: h.ktime_ns,
+            pid: h.pid,
+            tid: h.tid,
+            ppid: h.ppid.unwrap_or(0),
+            uid: h.uid,
+            nr: h.nr,
+            cpu: h.cpu,
+            kind: h.kind.raw(),
+            flags: if h.ppid.is_some() {
+                record_flags::RECORD_HAS_PPID.0 as u8
+            } else {
+                0
+            },
+            ..Default::default()
+        };
+        for (dst, src) in r.comm.iter_mut().zip(h.comm.iter().take(15)) {
+            *dst = *src as i8;
+        }
+        unsafe { plain::as_bytes(&r) }.to_vec()
+    }
+
+    pub fn simple(h: &Header) -> Vec<u8> {
+        header_bytes(h)
+    }
+
+    pub fn exec(h: &Header, filename: &[u8], fstatus: u8, args: &[&[u8]], astatus: u8) -> Vec<u8> {
+        let mut out = header_bytes(h);
+        out.resize(offset_of!(exec_record, args), 0);
+        out[offset_of!(exec_record, filename_status)] = fstatus;
+        out[offset_of!(exec_record, argv_status)] = astatus;
+        let argc_at = offset_of!(exec_record, argc);
+        out[argc_at..argc_at + 2].copy_from_slice(&(args.len() as u16).to_ne_bytes());
+        let f_at = offset_of!(exec_record, filename);
+        out[f_at..f_at + filename.len()].copy_from_slice(filename);
+        let fl_at = offset_of!(exec_record, filename_len);
+        out[fl_at..fl_at + 4].copy_from_slice(&(filename.len() as u32).to_ne_bytes());
+        let mut args_len = 0u32;
+        for a in args {
+            out.extend_from_slice(a);
+            out.push(0);
+            args_len += a.len() as u32 + 1;
+        }
+        let al_at = offset_of!(exec_record, args_len);
+        out[al_at..al_at + 4].copy_from_slice(&args_len.to_ne_bytes());
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixture::{self, Header};
+    use super::*;
+
+    fn header(kind: Kind) -> Header<'static> {
+        Header {
+            ktime_ns: 91_935_368_240_123,
+            pid: 26551,
+            tid: 26552,
+            ppid: Some(1),
+            uid: 1000,
+            nr: 59,
+            cpu: 52,
+            kind,
+            comm: b"git",
+        }
+    }
+
+    #[test]
+    fn layout_matches_the_c_header() {
+        // struct record_header is 48 bytes; an exec record carries a 4096-byte args area.
+        assert_eq!(size_of::<record_header>(), 48);
+        assert_eq!(
+            size_of::<exec_record>() - offset_of!(exec_record, args),
+            4096
+        );
+    }
+
+    #[test]
+    fn decodes_a_simple_record() {
+        let bytes = fixture::simple(&Header {
+            nr: 38,
+            ..header(Kind::Other)
+        });
+        let ev = decode(&bytes).unwrap();
+        assert_eq!(ev.pid, 26551);
+        assert_eq!(ev.tid, 26552);
+        assert_eq!(ev.ppid, Some(1));
+        assert_eq!(ev.nr, 38);
+        assert_eq!(ev.cpu, 52);
+        assert_eq!(ev.comm, b"git");
+        assert_eq!(ev.kind, Kind::Other);
+        assert!(ev.exec.is_none());
+    }
+
+    #[test]
+    fn ppid_absent_without_flag() {
+        let bytes = fixture::simple(&Header {
+            ppid: None,
+            ..header(Kind::Timer)
+        });
+        assert_eq!(decode(&bytes).unwrap().ppid, None);
+    }
+
+    #[test]
+    fn decodes_an_exec_record() {
+        let bytes = fixture::exec(
+            &header(Kind::Exec),
+            b"/usr/bin/git",
+            0,
+            &[b"git", b"status", b""],
+            1,
+        );
+        let ev = decode(&bytes).unwrap();
+        let exec = ev.exec.unwrap();
+        assert_eq!(exec.filename, b"/usr/bin/git");
+        assert_eq!(exec.filename_status, ReadStatus::Ok);
+        assert_eq!(exec.argv_status, ReadStatus::Truncated);
+        let args: Vec<&[u8]> = exec.args().collect();
+        assert_eq!(args, [&b"git"[..], b"status", b""]);
+    }
+
+    #[test]
+    fn rejects_bad_records() {
+        assert!(matches!(
+            decode(&[0; 10]),
+            Err(DecodeError::TooShort { .. })
+        ));
+        let mut bytes = fixture::simple(&header(Kind::Other));
+        bytes[offset_of!(record_header, kind)] = 9;
+        assert_eq!(decode(&bytes), Err(DecodeError::UnknownKind(9)));
+
+        let good = fixture::exec(&header(Kind::Exec), b"/bin/x", 0, &[b"x"], 0);
+        let mut bad = good.clone();
+        bad.truncate(bad.len() - 1);
+        assert!(matches!(decode(&bad), Err(DecodeError::BadLength { .. })));
+        let mut bad = good.clone();
+        bad[offset_of!(exec_record, argv_status)] = 7;
+        assert_eq!(decode(&bad), Err(DecodeError::UnknownStatus(7)));
+        let mut bad = good;
+        let at = offset_of!(exec_record, filename_len);
+        bad[at..at + 4].copy_from_slice(&999u32.to_ne_bytes());
+        assert!(matches!(
+            decode(&bad),
+            Err(DecodeError::BadLength {
+                field: "filename",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn comm_without_nul_is_bounded() {
+        let mut bytes = fixture::simple(&header(Kind::Other));
+        let at = offset_of!(record_header, comm);
+        bytes[at..at + 16].copy_from_slice(&[b'x'; 16]);
+        assert_eq!(decode(&bytes).unwrap().comm.len(), 16);
+    }
+}

@@ -1,0 +1,267 @@
+//! Which handler each syscall number gets, and the wording each handler logs.
+
+use anyhow::Result;
+
+use crate::exit::{ExitCode, Failure};
+use crate::skel::types::handler_kind;
+use crate::syscalls::{self, Arch};
+
+/// The original example's noisy syscalls, by name; mapped per architecture (names a table
+/// lacks, such as fork on aarch64, are skipped).
+pub const DEFAULT_IGNORED: &[&str] = &[
+    "access",
+    "pipe",
+    "mremap",
+    "shmget",
+    "clone",
+    "fork",
+    "uname",
+    "semget",
+    "semctl",
+    "fcntl",
+    "flock",
+    "getcwd",
+    "getrusage",
+    "ptrace",
+    "getgroups",
+    "sigaltstack",
+    "uselib",
+    "personality",
+    "sysfs",
+    "iopl",
+    "epoll_ctl",
+    "utimensat",
+    "epoll_create1",
+];
+
+pub const EXEC_SYSCALLS: &[&str] = &["execve", "execveat"];
+pub const TIMER_SYSCALLS: &[&str] = &[
+    "timer_create",
+    "timer_settime",
+    "timer_gettime",
+    "timer_getoverrun",
+    "timer_delete",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Other,
+    Ignore,
+    Exec,
+    Timer,
+}
+
+impl Kind {
+    pub fn from_raw(raw: u8) -> Option<Kind> {
+        match handler_kind(raw.into()) {
+            handler_kind::HANDLER_OTHER => Some(Kind::Other),
+            handler_kind::HANDLER_IGNORE => Some(Kind::Ignore),
+            handler_kind::HANDLER_EXEC => Some(Kind::Exec),
+            handler_kind::HANDLER_TIMER => Some(Kind::Timer),
+            _ => None,
+        }
+    }
+
+    pub fn raw(self) -> u8 {
+        let k = match self {
+            Kind::Other => handler_kind::HANDLER_OTHER,
+            Kind::Ignore => handler_kind::HANDLER_IGNORE,
+            Kind::Exec => handler_kind::HANDLER_EXEC,
+            Kind::Timer => handler_kind::HANDLER_TIMER,
+        };
+        k.0 as u8
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Other => "other",
+            Kind::Ignore => "ignore",
+            Kind::Exec => "exec",
+            Kind::Timer => "timer",
+        }
+    }
+}
+
+/// The handler a syscall gets before the user's options.
+pub fn natural_kind(name: &str) -> Kind {
+    if EXEC_SYSCALLS.contains(&name) {
+        Kind::Exec
+    } else if TIMER_SYSCALLS.contains(&name) {
+        Kind::Timer
+    } else {
+        Kind::Other
+    }
+}
+
+/// The original example's wording for a record.
+pub fn message(kind: Kind, syscall: &str) -> std::borrow::Cow<'static, str> {
+    match kind {
+        Kind::Exec => "Executing a program".into(),
+        Kind::Timer => match syscall {
+            "timer_create" => "Creating a timer".into(),
+            "timer_delete" => "Deleting a timer".into(),
+            _ => "Some other timer operation".into(),
+        },
+        Kind::Other | Kind::Ignore => format!("Another syscall: {syscall}").into(),
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Selection<'a> {
+    pub skip_others: bool,
+    pub no_default_ignore: bool,
+    pub ignore: &'a [String],
+}
+
+/// One handler per syscall number of `arch`, indexed by number; what the kernel side loads
+/// into its rodata table and (for tail calls) its prog array.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerTable {
+    pub arch: Arch,
+    pub kinds: Vec<Kind>,
+}
+
+impl HandlerTable {
+    pub fn build(arch: Arch, sel: &Selection) -> Result<HandlerTable> {
+        let len = syscalls::table_len(arch) as usize;
+        let mut kinds = vec![Kind::Other; len];
+        for (nr, name) in syscalls::all(arch) {
+            let kind = natural_kind(name);
+            kinds[nr as usize] = if kind == Kind::Other && sel.skip_others {
+                Kind::Ignore
+            } else {
+                kind
+            };
+        }
+        // Numbers with no name (holes in the table) can only be "other".
+        if sel.skip_others {
+            for k in kinds.iter_mut().filter(|k| **k == Kind::Other) {
+                *k = Kind::Ignore;
+            }
+        }
+        if !sel.no_default_ignore {
+            for name in DEFAULT_IGNORED {
+                if let Some(nr) = syscalls::number(arch, name) {
+                    kinds[nr as usize] = Kind::Ignore;
+                }
+            }
+        }
+        for name in sel.ignore {
+            let name = name.trim();
+            match syscalls::number(arch, name) {
+                Some(nr) => kinds[nr as usize] = Kind::Ignore,
+                None => {
+                    return Err(Failure::err(
+                        ExitCode::Usage,
+                        format!("--ignore: no syscall named '{name}' on {}", arch.name()),
+                    ))
+                }
+            }
+        }
+        Ok(HandlerTable { arch, kinds })
+    }
+
+    pub fn len(&self) -> u32 {
+        self.kinds.len() as u32
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kinds.is_empty()
+    }
+
+    pub fn kind(&self, nr: u32) -> Option<Kind> {
+        self.kinds.get(nr as usize).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nr(arch: Arch, name: &str) -> usize {
+        syscalls::number(arch, name).unwrap() as usize
+    }
+
+    #[test]
+    fn default_table_x86_64() {
+        let t = HandlerTable::build(Arch::X86_64, &Selection::default()).unwrap();
+        assert_eq!(t.kinds[59], Kind::Exec);
+        assert_eq!(t.kinds[nr(Arch::X86_64, "execveat")], Kind::Exec);
+        assert_eq!(t.kinds[222], Kind::Timer);
+        assert_eq!(t.kinds[226], Kind::Timer);
+        assert_eq!(t.kinds[nr(Arch::X86_64, "fork")], Kind::Ignore);
+        assert_eq!(t.kinds[nr(Arch::X86_64, "epoll_create1")], Kind::Ignore);
+        assert_eq!(t.kinds[nr(Arch::X86_64, "getpid")], Kind::Other);
+        assert_eq!(t.len(), syscalls::table_len(Arch::X86_64));
+    }
+
+    #[test]
+    fn aarch64_uses_its_own_numbers() {
+        let t = HandlerTable::build(Arch::Aarch64, &Selection::default()).unwrap();
+        assert_eq!(t.kinds[221], Kind::Exec);
+        assert_eq!(t.kinds[107], Kind::Timer);
+        // 59 is pipe2 and 222 mmap on arm64: the original example got these wrong.
+        assert_eq!(t.kinds[59], Kind::Other);
+        assert_eq!(t.kinds[222], Kind::Other);
+    }
+
+    #[test]
+    fn options_change_the_table() {
+        let extra = vec!["getpid".to_string(), " read".to_string()];
+        let sel = Selection {
+            skip_others: false,
+            no_default_ignore: true,
+            ignore: &extra,
+        };
+        let t = HandlerTable::build(Arch::X86_64, &sel).unwrap();
+        assert_eq!(t.kinds[nr(Arch::X86_64, "getpid")], Kind::Ignore);
+        assert_eq!(t.kinds[nr(Arch::X86_64, "read")], Kind::Ignore);
+        assert_eq!(t.kinds[nr(Arch::X86_64, "fork")], Kind::Other);
+
+        let sel = Selection {
+            skip_others: true,
+            ..Selection::default()
+        };
+        let t = HandlerTable::build(Arch::X86_64, &sel).unwrap();
+        assert!(t
+            .kinds
+            .iter()
+            .all(|k| matches!(k, Kind::Exec | Kind::Timer | Kind::Ignore)));
+        assert_eq!(t.kinds.iter().filter(|k| **k == Kind::Timer).count(), 5);
+    }
+
+    #[test]
+    fn unknown_ignore_name_is_a_usage_error() {
+        let extra = vec!["no_such_call".to_string()];
+        let sel = Selection {
+            ignore: &extra,
+            ..Selection::default()
+        };
+        let err = HandlerTable::build(Arch::X86_64, &sel).unwrap_err();
+        assert_eq!(crate::exit::code_of(&err), 2);
+        assert!(err.to_string().contains("no_such_call"));
+    }
+
+    #[test]
+    fn wording_of_the_original() {
+        assert_eq!(message(Kind::Exec, "execve"), "Executing a program");
+        assert_eq!(message(Kind::Timer, "timer_create"), "Creating a timer");
+        assert_eq!(message(Kind::Timer, "timer_delete"), "Deleting a timer");
+        assert_eq!(
+            message(Kind::Timer, "timer_settime"),
+            "Some other timer operation"
+        );
+        assert_eq!(
+            message(Kind::Other, "setitimer"),
+            "Another syscall: setitimer"
+        );
+    }
+
+    #[test]
+    fn raw_kinds_round_trip() {
+        for k in [Kind::Other, Kind::Ignore, Kind::Exec, Kind::Timer] {
+            assert_eq!(Kind::from_raw(k.raw()), Some(k));
+        }
+        assert_eq!(Kind::from_raw(200), None);
+    }
+}

@@ -1,0 +1,36 @@
+//! tailcall-logger: a syscall logger built on an eBPF tail-call dispatcher.
+//!
+//! Where things are: cli (options), probe (features and the fallback plan), loader (into
+//! the kernel), events (decoding records), output (human and JSON lines), stats (counters
+//! and loss), handlers (which syscall gets which handler), syscalls (name tables), run (the
+//! session).
+
+pub mod assets;
+pub mod cli;
+pub mod clock;
+pub mod events;
+pub mod exit;
+pub mod handlers;
+pub mod loader;
+pub mod output;
+pub mod privileges;
+pub mod probe;
+pub mod run;
+pub mod stats;
+pub mod syscalls;
+
+#[allow(
+    clippy::all,
+    non_camel_case_types,
+    non_upper_case_globals,
+    dead_code,
+    unused
+)]
+pub mod skel {
+    include!(concat!(env!("OUT_DIR"), "/dispatch.skel.rs"));
+}
+
+// The generated record types are plain old data: any bytes are a valid value.
+unsafe impl plain::Plain for skel::types::record_header {}
+unsafe impl plain::Plain for skel::types::exec_record {}
+unsafe impl plain::Plain for skel::types::counters {}

@@ -1,0 +1,265 @@
+//! Putting the logger into the kernel: open the embedded object, fill its rodata (filters,
+//! handler table, transport), load exactly one dispatcher, fill every prog-array slot, and
+//! only then attach to raw_tp/sys_enter.
+
+use std::mem::MaybeUninit;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, PrintLevel};
+
+use crate::exit::{ExitCode, Failure};
+use crate::handlers::{HandlerTable, Kind};
+use crate::probe::Btf;
+use crate::skel::{DispatchSkel, DispatchSkelBuilder};
+use crate::syscalls;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dispatch {
+    Tail,
+    Inline,
+}
+
+impl Dispatch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dispatch::Tail => "tail",
+            Dispatch::Inline => "inline",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    RingBuf,
+    Perf,
+}
+
+impl Transport {
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::RingBuf => "ringbuf",
+            Transport::Perf => "perf",
+        }
+    }
+}
+
+/// Evaluated in the kernel, before any record is made.
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    pub pid: Option<u32>,
+    pub uid: Option<u32>,
+    pub comm: Option<String>,
+    /// The logger's own thread group, so it does not log its own writes.
+    pub exclude_tgid: Option<u32>,
+}
+
+pub struct LoadConfig<'a> {
+    pub table: &'a HandlerTable,
+    pub transport: Transport,
+    pub btf: &'a Btf,
+    pub filters: Filters,
+    pub ringbuf_bytes: u32,
+    /// Wake the reader only once this much is pending (0: for every record).
+    pub wakeup_bytes: u64,
+}
+
+// libbpf's log: kept (bounded) so a failed load can say why; printed live with --verbose.
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+static LIBBPF_LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+const LOG_KEEP: usize = 400;
+
+fn on_libbpf_print(_level: PrintLevel, msg: String) {
+    if VERBOSE.load(Ordering::Relaxed) {
+        eprint!("libbpf: {msg}");
+    }
+    if let Ok(mut log) = LIBBPF_LOG.lock() {
+        if log.len() >= LOG_KEEP {
+            log.remove(0);
+        }
+        log.push(msg);
+    }
+}
+
+pub fn capture_libbpf_log(verbose: bool) {
+    VERBOSE.store(verbose, Ordering::Relaxed);
+    let level = if verbose {
+        PrintLevel::Debug
+    } else {
+        PrintLevel::Warn
+    };
+    libbpf_rs::set_print(Some((level, on_libbpf_print)));
+}
+
+fn take_libbpf_log() -> Vec<String> {
+    LIBBPF_LOG
+        .lock()
+        .map(|mut l| std::mem::take(&mut *l))
+        .unwrap_or_default()
+}
+
+/// The lines of libbpf's log that say what went wrong (the verifier's last words and
+/// libbpf's own errors), joined into one line for an error message.
+fn log_summary(log: &[String]) -> String {
+    let lines: Vec<&str> = log
+        .iter()
+        .flat_map(|m| m.lines())
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut picked: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| {
+            l.contains("error")
+                || l.contains("not allowed")
+                || l.contains("invalid")
+                || l.contains("unknown func")
+                || l.contains("failed")
+        })
+        .collect();
+    picked.dedup();
+    let tail = picked.len().saturating_sub(4);
+    picked[tail..].join(" | ")
+}
+
+fn load_failure(what: &str, err: libbpf_rs::Error) -> anyhow::Error {
+    let log = take_libbpf_log();
+    let detail = log_summary(&log);
+    let msg = if detail.is_empty() {
+        format!("{what}: {err}")
+    } else {
+        format!("{what}: {err} (libbpf: {detail}; --verbose shows the full log)")
+    };
+    Failure::err(ExitCode::Unsupported, msg)
+}
+
+/// Opens and loads the object with one dispatcher. Nothing is attached yet.
+pub fn load<'obj>(
+    obj: &'obj mut MaybeUninit<OpenObject>,
+    cfg: &LoadConfig,
+    dispatch: Dispatch,
+) -> Result<DispatchSkel<'obj>> {
+    take_libbpf_log();
+    let mut builder = DispatchSkelBuilder::default();
+    if let Some(path) = cfg.btf.custom_path() {
+        builder
+            .obj_builder
+            .btf_custom_path(path)
+            .context("passing the BTF path to libbpf")?;
+    }
+    let mut open = builder
+        .open(obj)
+        .map_err(|e| load_failure("opening the embedded BPF object", e))?;
+
+    let rodata = open
+        .maps
+        .rodata_data
+        .as_deref_mut()
+        .context("the BPF object has no .rodata")?;
+    let f = &cfg.filters;
+    rodata.self_tgid = f.exclude_tgid.unwrap_or(0);
+    rodata.filter_tgid = f.pid.unwrap_or(0);
+    rodata.filter_by_uid = f.uid.is_some();
+    rodata.filter_uid = f.uid.unwrap_or(0);
+    rodata.filter_by_comm = f.comm.is_some();
+    if let Some(comm) = &f.comm {
+        for (dst, src) in rodata.filter_comm.iter_mut().zip(comm.bytes().take(15)) {
+            *dst = src as i8;
+        }
+    }
+    rodata.read_ppid = cfg.btf.vouches_for_task_struct();
+    rodata.use_ringbuf = cfg.transport == Transport::RingBuf;
+    rodata.wakeup_bytes = cfg.wakeup_bytes;
+    rodata.nr_execveat = syscalls::number(cfg.table.arch, "execveat").map_or(-1, |n| n as i32);
+    rodata.nr_syscalls = cfg.table.len();
+    for (slot, kind) in rodata.syscall_handler.iter_mut().zip(&cfg.table.kinds) {
+        *slot = kind.raw();
+    }
+
+    let tail = dispatch == Dispatch::Tail;
+    open.progs.dispatch_tail.set_autoload(tail);
+    open.progs.dispatch_inline.set_autoload(!tail);
+    for prog in [
+        &mut open.progs.handle_exec_prog,
+        &mut open.progs.handle_timer_prog,
+        &mut open.progs.handle_other_prog,
+        &mut open.progs.handle_ignore_prog,
+    ] {
+        prog.set_autoload(tail);
+    }
+    open.maps.handlers.set_autocreate(tail)?;
+    open.maps
+        .handlers
+        .set_max_entries(cfg.table.len())
+        .context("sizing the prog array")?;
+    let ring = cfg.transport == Transport::RingBuf;
+    open.maps.events_rb.set_autocreate(ring)?;
+    open.maps
+        .events_rb
+        .set_max_entries(cfg.ringbuf_bytes)
+        .context("sizing the ring buffer")?;
+    open.maps.events_pb.set_autocreate(!ring)?;
+
+    open.load().map_err(|e| {
+        load_failure(
+            &format!(
+                "loading the {} dispatcher with the {} transport",
+                dispatch.name(),
+                cfg.transport.name()
+            ),
+            e,
+        )
+    })
+}
+
+/// Fills every slot of the prog array, then attaches the dispatcher: in this order, or the
+/// first syscalls would find empty slots.
+pub fn attach(skel: &DispatchSkel, table: &HandlerTable, dispatch: Dispatch) -> Result<Link> {
+    if dispatch == Dispatch::Tail {
+        let fd_of = |kind: Kind| {
+            let prog = match kind {
+                Kind::Exec => &skel.progs.handle_exec_prog,
+                Kind::Timer => &skel.progs.handle_timer_prog,
+                Kind::Other => &skel.progs.handle_other_prog,
+                Kind::Ignore => &skel.progs.handle_ignore_prog,
+            };
+            prog.as_fd()
+        };
+        for (nr, kind) in table.kinds.iter().enumerate() {
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&fd_of(*kind));
+            skel.maps
+                .handlers
+                .update(&(nr as u32).to_ne_bytes(), &fd.to_ne_bytes(), MapFlags::ANY)
+                .map_err(|e| load_failure(&format!("filling prog-array slot {nr}"), e))?;
+        }
+    }
+    let prog = match dispatch {
+        Dispatch::Tail => &skel.progs.dispatch_tail,
+        Dispatch::Inline => &skel.progs.dispatch_inline,
+    };
+    prog.attach_raw_tracepoint("sys_enter")
+        .map_err(|e| load_failure("attaching to raw tracepoint sys_enter", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_summary_keeps_the_reason() {
+        let log = vec![
+            "libbpf: loading object\n".to_string(),
+            "0: R1=ctx() R10=fp0\n; int x\n".to_string(),
+            "tail_calls are not allowed in non-JITed programs with bpf-to-bpf calls\n".to_string(),
+            "libbpf: prog 'dispatch_tail': failed to load: -22\n".to_string(),
+        ];
+        let s = log_summary(&log);
+        assert!(s.contains("tail_calls are not allowed"));
+        assert!(s.contains("failed to load: -22"));
+        assert!(!s.contains("R10"));
+    }
+}

@@ -1,0 +1,115 @@
+//! Human lines in the layout of the kernel trace pipe the original example read:
+//! `COMM-PID [CPU] SECONDS.MICROS: MESSAGE`, with the exec details after the wording.
+
+use std::io::Write;
+
+use super::text::{escape_into, push_arg};
+use crate::events::{Event, ReadStatus};
+use crate::handlers::{self, Kind};
+
+pub fn event(out: &mut Vec<u8>, ev: &Event, syscall: &str) {
+    let mut comm = Vec::with_capacity(16);
+    escape_into(&mut comm, ev.comm, false);
+    let pad = 16usize.saturating_sub(comm.len());
+    out.extend(std::iter::repeat_n(b' ', pad));
+    out.extend_from_slice(&comm);
+    let secs = ev.ktime_ns / 1_000_000_000;
+    let micros = ev.ktime_ns % 1_000_000_000 / 1000;
+    let _ = write!(
+        out,
+        "-{:<7} [{:03}] {}.{:06}: {}",
+        ev.tid,
+        ev.cpu,
+        secs,
+        micros,
+        handlers::message(ev.kind, syscall)
+    );
+    if let (Kind::Exec, Some(exec)) = (ev.kind, &ev.exec) {
+        out.extend_from_slice(b": ");
+        match exec.filename_status {
+            ReadStatus::Fault => out.extend_from_slice(b"<unreadable filename>"),
+            ReadStatus::Null => out.extend_from_slice(b"<null filename>"),
+            ReadStatus::Ok | ReadStatus::Truncated => push_arg(out, exec.filename),
+        }
+        if exec.filename_status == ReadStatus::Truncated {
+            out.extend_from_slice(b"[...]");
+        }
+        // argv[0] is usually the filename again; the trace-pipe style shows the rest.
+        for arg in exec.args().skip(1) {
+            out.push(b' ');
+            push_arg(out, arg);
+        }
+        match exec.argv_status {
+            ReadStatus::Ok => {}
+            ReadStatus::Truncated => out.extend_from_slice(b" [argv truncated]"),
+            ReadStatus::Fault => out.extend_from_slice(b" <argv unreadable>"),
+            ReadStatus::Null => out.extend_from_slice(b" <null argv>"),
+        }
+    }
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{decode, fixture};
+
+    /// filename, argv, argv status
+    type ExecParts<'a> = (&'a [u8], &'a [&'a [u8]], u8);
+
+    fn line(kind: Kind, nr: i32, syscall: &str, comm: &[u8], exec: Option<ExecParts>) -> String {
+        let h = fixture::Header {
+            ktime_ns: 91_935_368_240_999,
+            pid: 26551,
+            tid: 26551,
+            ppid: Some(1),
+            uid: 0,
+            nr,
+            cpu: 52,
+            kind,
+            comm,
+        };
+        let bytes = match exec {
+            Some((f, args, st)) => fixture::exec(&h, f, 0, args, st),
+            None => fixture::simple(&h),
+        };
+        let mut out = Vec::new();
+        event(&mut out, &decode(&bytes).unwrap(), syscall);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn layout_of_the_trace_pipe() {
+        assert_eq!(
+            line(Kind::Exec, 59, "execve", b"git", Some((b"/usr/bin/git", &[b"git", b"status"], 0))),
+            "             git-26551   [052] 91935.368240: Executing a program: /usr/bin/git status\n"
+        );
+        assert_eq!(
+            line(Kind::Other, 38, "setitimer", b"Xorg", None),
+            "            Xorg-26551   [052] 91935.368240: Another syscall: setitimer\n"
+        );
+        assert_eq!(
+            line(Kind::Timer, 222, "timer_create", b"sleep", None),
+            "           sleep-26551   [052] 91935.368240: Creating a timer\n"
+        );
+    }
+
+    #[test]
+    fn hostile_strings_stay_on_one_line() {
+        let l = line(
+            Kind::Exec,
+            59,
+            "execve",
+            b"ev\x1b]0;x\x07il",
+            Some((
+                b"/tmp/a\nb",
+                &[b"a", b"x\ry", b"\xe2\x80\xae", b"two words", b""],
+                1,
+            )),
+        );
+        assert_eq!(l.matches('\n').count(), 1);
+        assert!(!l.bytes().any(|b| b < 0x20 && b != b'\n'));
+        assert!(l.contains("ev\\e]0;x\\x07il-"));
+        assert!(l.ends_with(": /tmp/a\\nb x\\ry \\u{202e} \"two words\" \"\" [argv truncated]\n"));
+    }
+}

@@ -1,0 +1,257 @@
+//! JSON lines, written by hand into a reused buffer: no Value tree, no allocation per event.
+//!
+//! Schema v1 (README "JSON schema"): every line is one object with "v" and "type".
+//! Strings: valid UTF-8 is written as a JSON string (controls, DEL, C1 and bidi code points
+//! as \uXXXX escapes). Bytes that are not valid UTF-8 are written with U+FFFD in the string
+//! and the exact bytes in a sibling field NAME_b64 (standard base64), so nothing is lost.
+
+use std::io::Write;
+
+use crate::clock::Clock;
+use crate::events::{Event, ReadStatus};
+use crate::handlers::{self, Kind};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+fn needs_unicode_escape(c: char) -> bool {
+    matches!(c, '\0'..='\x1f' | '\x7f'..='\u{9f}' | '\u{061C}' | '\u{200B}'..='\u{200F}'
+        | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Writes `bytes` as a JSON string; returns false if they were not valid UTF-8 (and were
+/// written lossily).
+pub fn string(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
+    let mut valid = true;
+    out.push(b'"');
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => out.extend_from_slice(b"\\\""),
+                '\\' => out.extend_from_slice(b"\\\\"),
+                '\n' => out.extend_from_slice(b"\\n"),
+                '\r' => out.extend_from_slice(b"\\r"),
+                '\t' => out.extend_from_slice(b"\\t"),
+                c if needs_unicode_escape(c) => {
+                    let _ = write!(out, "\\u{:04x}", c as u32);
+                }
+                c => {
+                    let mut buf = [0; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                }
+            }
+        }
+        if !chunk.invalid().is_empty() {
+            valid = false;
+            out.extend_from_slice("\u{FFFD}".as_bytes());
+        }
+    }
+    out.push(b'"');
+    valid
+}
+
+pub fn base64(out: &mut Vec<u8>, bytes: &[u8]) {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let sextets = [n >> 18, n >> 12, n >> 6, n];
+        for (i, s) in sextets.iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(s & 63) as usize]);
+            } else {
+                out.push(b'=');
+            }
+        }
+    }
+}
+
+/// `"key":"value"` plus `"key_b64":"..."` when the value is not UTF-8.
+fn field_bytes(out: &mut Vec<u8>, key: &str, bytes: &[u8]) {
+    let _ = write!(out, ",\"{key}\":");
+    if !string(out, bytes) {
+        let _ = write!(out, ",\"{key}_b64\":\"");
+        base64(out, bytes);
+        out.push(b'"');
+    }
+}
+
+pub fn event(out: &mut Vec<u8>, ev: &Event, syscall: &str, clock: &Clock) {
+    let _ = write!(
+        out,
+        "{{\"v\":{SCHEMA_VERSION},\"type\":\"syscall\",\"ts\":\""
+    );
+    clock.write_rfc3339(out, ev.ktime_ns);
+    let _ = write!(
+        out,
+        "\",\"ktime_ns\":{},\"cpu\":{},\"pid\":{},\"tid\":{},\"ppid\":",
+        ev.ktime_ns, ev.cpu, ev.pid, ev.tid
+    );
+    match ev.ppid {
+        Some(p) => {
+            let _ = write!(out, "{p}");
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    let _ = write!(out, ",\"uid\":{}", ev.uid);
+    field_bytes(out, "comm", ev.comm);
+    let _ = write!(out, ",\"nr\":{},\"syscall\":", ev.nr);
+    string(out, syscall.as_bytes());
+    let _ = write!(out, ",\"handler\":\"{}\",\"message\":", ev.kind.name());
+    string(out, handlers::message(ev.kind, syscall).as_bytes());
+    if let (Kind::Exec, Some(exec)) = (ev.kind, &ev.exec) {
+        field_bytes(out, "filename", exec.filename);
+        let _ = write!(
+            out,
+            ",\"filename_status\":\"{}\",\"argv\":[",
+            exec.filename_status.name()
+        );
+        let mut all_valid = true;
+        for (i, arg) in exec.args().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            all_valid &= string(out, arg);
+        }
+        out.push(b']');
+        if !all_valid {
+            out.extend_from_slice(b",\"argv_b64\":[");
+            for (i, arg) in exec.args().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.push(b'"');
+                base64(out, arg);
+                out.push(b'"');
+            }
+            out.push(b']');
+        }
+        let _ = write!(
+            out,
+            ",\"argc\":{},\"argv_status\":\"{}\",\"argv_truncated\":{}",
+            exec.argc,
+            exec.argv_status.name(),
+            exec.argv_status == ReadStatus::Truncated
+        );
+    }
+    out.extend_from_slice(b"}\n");
+}
+
+/// A control record (start, lost, summary, error): `fields` is a serde_json object whose
+/// members follow v, type and ts.
+pub fn control(out: &mut Vec<u8>, kind: &str, clock: &Clock, fields: serde_json::Value) {
+    let _ = write!(
+        out,
+        "{{\"v\":{SCHEMA_VERSION},\"type\":\"{kind}\",\"ts\":\""
+    );
+    clock.write_rfc3339(out, Clock::now_ktime());
+    out.push(b'"');
+    if let serde_json::Value::Object(map) = fields {
+        for (k, v) in map {
+            let _ = write!(out, ",{}:{}", serde_json::Value::String(k), v);
+        }
+    }
+    out.extend_from_slice(b"}\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{decode, fixture};
+
+    fn s(bytes: &[u8]) -> (String, bool) {
+        let mut v = Vec::new();
+        let ok = string(&mut v, bytes);
+        (String::from_utf8(v).unwrap(), ok)
+    }
+
+    #[test]
+    fn strings_are_strict_json() {
+        let (out, ok) = s(b"a\"b\\c\nd\x1b[0m\x07\x7f");
+        assert!(ok);
+        assert_eq!(out, r#""a\"b\\c\nd\u001b[0m\u0007\u007f""#);
+        let parsed: String = serde_json::from_str(&out).unwrap();
+        assert_eq!(parsed.as_bytes(), b"a\"b\\c\nd\x1b[0m\x07\x7f");
+        let (out, _) = s("\u{9b}\u{202e}".as_bytes());
+        assert_eq!(out, r#""\u009b\u202e""#);
+    }
+
+    #[test]
+    fn invalid_utf8_is_lossy_in_the_string() {
+        let (out, ok) = s(b"a\xffb");
+        assert!(!ok);
+        assert_eq!(out, "\"a\u{FFFD}b\"");
+    }
+
+    #[test]
+    fn base64_known_vectors() {
+        for (input, want) in [
+            (&b""[..], ""),
+            (b"f", "Zg=="),
+            (b"fo", "Zm8="),
+            (b"foo", "Zm9v"),
+            (b"foob", "Zm9vYg=="),
+            (b"\xff\xfe\x00", "//4A"),
+        ] {
+            let mut v = Vec::new();
+            base64(&mut v, input);
+            assert_eq!(String::from_utf8(v).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn exec_event_line() {
+        let bytes = fixture::exec(
+            &fixture::Header {
+                ktime_ns: 5_000_000_123,
+                pid: 7,
+                tid: 8,
+                ppid: None,
+                uid: 0,
+                nr: 59,
+                cpu: 1,
+                kind: Kind::Exec,
+                comm: b"sh",
+            },
+            b"/bin/echo",
+            0,
+            &[b"echo", b"a\xffb"],
+            0,
+        );
+        let ev = decode(&bytes).unwrap();
+        let mut out = Vec::new();
+        event(&mut out, &ev, "execve", &Clock::with_offset(0));
+        assert_eq!(out.last(), Some(&b'\n'));
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["v"], 1);
+        assert_eq!(v["type"], "syscall");
+        assert_eq!(v["ts"], "1970-01-01T00:00:05.000000123Z");
+        assert_eq!(v["ppid"], serde_json::Value::Null);
+        assert_eq!(v["syscall"], "execve");
+        assert_eq!(v["handler"], "exec");
+        assert_eq!(v["message"], "Executing a program");
+        assert_eq!(v["filename"], "/bin/echo");
+        assert_eq!(v["argv"][1], "a\u{FFFD}b");
+        assert_eq!(v["argv_b64"][1], "Yf9i");
+        assert_eq!(v["argv_truncated"], false);
+        assert_eq!(v["argc"], 2);
+    }
+
+    #[test]
+    fn control_record() {
+        let mut out = Vec::new();
+        control(
+            &mut out,
+            "lost",
+            &Clock::with_offset(0),
+            serde_json::json!({"count": 3, "total": 10}),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["type"], "lost");
+        assert_eq!(v["count"], 3);
+        assert_eq!(v["total"], 10);
+    }
+}

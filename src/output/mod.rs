@@ -1,0 +1,141 @@
+//! Where records go and in which format. human.rs and json.rs format one record into a
+//! buffer; the Sink owns the destination (stdout or a file, reopened on SIGHUP), batches
+//! writes and notices a reader that went away.
+
+pub mod human;
+pub mod json;
+pub mod text;
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::clock::Clock;
+use crate::events::Event;
+use crate::exit::{ExitCode, Failure};
+use crate::syscalls::{self, Arch};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+pub struct Sink {
+    out: BufWriter<File>,
+    path: Option<PathBuf>,
+    line: Vec<u8>,
+    pub format: Format,
+    arch: Arch,
+    pub clock: Clock,
+}
+
+const BATCH_BYTES: usize = 256 * 1024;
+
+fn open_file(path: &PathBuf) -> Result<File> {
+    // 0600: argv can carry secrets.
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| {
+            Failure::err(
+                ExitCode::Output,
+                format!("cannot open --output {}: {e}", path.display()),
+            )
+        })
+}
+
+fn stdout_file() -> Result<File> {
+    let fd = io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .context("duplicating stdout")?;
+    Ok(File::from(fd))
+}
+
+/// The name a record shows for its syscall number: the table's, or syscall_NNN.
+pub fn syscall_name(arch: Arch, nr: i32) -> std::borrow::Cow<'static, str> {
+    u32::try_from(nr)
+        .ok()
+        .and_then(|n| syscalls::name(arch, n))
+        .map_or_else(|| format!("syscall_{nr}").into(), Into::into)
+}
+
+impl Sink {
+    pub fn open(path: Option<PathBuf>, format: Format, arch: Arch, clock: Clock) -> Result<Sink> {
+        let file = match &path {
+            Some(p) => open_file(p)?,
+            None => stdout_file()?,
+        };
+        Ok(Sink {
+            out: BufWriter::with_capacity(BATCH_BYTES, file),
+            path,
+            line: Vec::with_capacity(8192),
+            format,
+            arch,
+            clock,
+        })
+    }
+
+    /// Log rotation: flush what is buffered into the old file, then continue in a new one.
+    pub fn reopen(&mut self) -> Result<()> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        self.out.flush().context("flushing before reopen")?;
+        let file = open_file(path)?;
+        self.out = BufWriter::with_capacity(BATCH_BYTES, file);
+        Ok(())
+    }
+
+    pub fn event(&mut self, ev: &Event) -> io::Result<()> {
+        self.line.clear();
+        let name = syscall_name(self.arch, ev.nr);
+        match self.format {
+            Format::Human => human::event(&mut self.line, ev, &name),
+            Format::Json => json::event(&mut self.line, ev, &name, &self.clock),
+        }
+        self.out.write_all(&self.line)
+    }
+
+    /// A control record in the JSON stream (JSON mode only; human mode reports on stderr).
+    pub fn control(&mut self, kind: &str, fields: serde_json::Value) -> io::Result<()> {
+        if self.format != Format::Json {
+            return Ok(());
+        }
+        self.line.clear();
+        json::control(&mut self.line, kind, &self.clock, fields);
+        self.out.write_all(&self.line)
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    /// True when nobody can read what we write any more (`| head -n 1` exited): poll
+    /// reports POLLERR/POLLHUP on the fd even while we have nothing to write.
+    pub fn reader_gone(&self) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let fd = self.out.get_ref().as_fd();
+        if self.path.is_some() {
+            return false;
+        }
+        let mut fds = [PollFd::new(fd, PollFlags::empty())];
+        match poll(&mut fds, PollTimeout::ZERO) {
+            Ok(n) if n > 0 => fds[0]
+                .revents()
+                .is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP)),
+            _ => false,
+        }
+    }
+
+    pub fn raw_fd(&self) -> i32 {
+        self.out.get_ref().as_raw_fd()
+    }
+}

@@ -1,0 +1,116 @@
+//! The kernel-side counters (per CPU, summed over every possible CPU) and the loss report
+//! built from them: every record the kernel could not hand over is counted there, and each
+//! increase is reported in-band, so the in-band reports add up to the total at exit.
+
+use anyhow::{Context, Result};
+use libbpf_rs::{MapCore, MapFlags};
+
+use crate::skel::types::counters;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub seen: u64,
+    pub emitted: u64,
+    pub dropped: u64,
+    pub dispatch_miss: u64,
+    pub read_faults: u64,
+}
+
+impl Totals {
+    fn add(&mut self, c: &counters) {
+        self.seen += c.seen;
+        self.emitted += c.emitted;
+        self.dropped += c.dropped;
+        self.dispatch_miss += c.dispatch_miss;
+        self.read_faults += c.read_faults;
+    }
+
+    pub fn sum_per_cpu(values: &[Vec<u8>]) -> Totals {
+        let mut t = Totals::default();
+        for v in values {
+            let mut c = counters::default();
+            if plain::copy_from_bytes(&mut c, v).is_ok() {
+                t.add(&c);
+            }
+        }
+        t
+    }
+}
+
+pub fn read(map: &dyn MapCore) -> Result<Totals> {
+    let values = map
+        .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
+        .context("reading the per-CPU counters")?
+        .unwrap_or_default();
+    Ok(Totals::sum_per_cpu(&values))
+}
+
+/// Turns the running drop total into reports of what is new since the last one.
+#[derive(Debug, Default)]
+pub struct LossReporter {
+    reported: u64,
+}
+
+impl LossReporter {
+    /// The drops not yet reported, if any; they count as reported from now on.
+    pub fn take_new(&mut self, dropped_total: u64) -> Option<u64> {
+        let new = dropped_total.saturating_sub(self.reported);
+        self.reported = self.reported.max(dropped_total);
+        (new > 0).then_some(new)
+    }
+
+    pub fn reported(&self) -> u64 {
+        self.reported
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(c: counters) -> Vec<u8> {
+        unsafe { plain::as_bytes(&c) }.to_vec()
+    }
+
+    #[test]
+    fn sums_over_cpus() {
+        let cpus = [
+            bytes(counters {
+                seen: 3,
+                emitted: 2,
+                dropped: 1,
+                dispatch_miss: 0,
+                read_faults: 4,
+            }),
+            bytes(counters {
+                seen: 10,
+                emitted: 10,
+                dropped: 0,
+                dispatch_miss: 2,
+                read_faults: 0,
+            }),
+            vec![1, 2, 3], // short garbage is skipped, not trusted
+        ];
+        let t = Totals::sum_per_cpu(&cpus);
+        assert_eq!(
+            t,
+            Totals {
+                seen: 13,
+                emitted: 12,
+                dropped: 1,
+                dispatch_miss: 2,
+                read_faults: 4
+            }
+        );
+    }
+
+    #[test]
+    fn loss_reports_add_up() {
+        let mut r = LossReporter::default();
+        assert_eq!(r.take_new(0), None);
+        assert_eq!(r.take_new(5), Some(5));
+        assert_eq!(r.take_new(5), None);
+        assert_eq!(r.take_new(12), Some(7));
+        assert_eq!(r.reported(), 12);
+    }
+}

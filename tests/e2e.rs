@@ -1,0 +1,421 @@
+//! The logger loaded into the host kernel for real: a helper process makes known syscalls
+//! and the tests assert the exact records.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use support::*;
+
+#[test]
+fn exec_and_timer_records_are_exact() {
+    if !bpf_available("exec_and_timer_records_are_exact") {
+        return;
+    }
+    scenario("default", &[], &[]);
+}
+
+#[test]
+fn skip_others_keeps_only_exec_and_timers() {
+    if !bpf_available("skip_others_keeps_only_exec_and_timers") {
+        return;
+    }
+    scenario("skip-others", &[], &["--skip-others"]);
+}
+
+#[test]
+fn comm_filter_is_applied_in_the_kernel() {
+    if !bpf_available("comm_filter_is_applied_in_the_kernel") {
+        return;
+    }
+    // --only-child: every record in the stream came from the child.
+    scenario("comm", &["--only-child"], &["--comm", "tcl-child"]);
+}
+
+/// Every dispatcher and transport gives the same records for the same syscalls.
+#[test]
+fn dispatchers_and_transports_agree() {
+    if !bpf_available("dispatchers_and_transports_agree") {
+        return;
+    }
+    let dir = tempdir();
+    let mut sets = Vec::new();
+    for dispatch in ["tail", "inline"] {
+        for transport in ["ringbuf", "perf"] {
+            let dump = format!("{dir}/{dispatch}-{transport}.jsonl");
+            let label = format!("{dispatch}-{transport}");
+            scenario(
+                &label,
+                &[
+                    "--dump",
+                    &dump,
+                    "--expect",
+                    &format!("dispatch={dispatch}"),
+                    "--expect",
+                    &format!("transport={transport}"),
+                ],
+                &["--dispatch", dispatch, "--transport", transport],
+            );
+            let text = std::fs::read_to_string(&dump).unwrap();
+            assert_eq!(text.lines().count(), 7, "{text}");
+            sets.push((
+                label,
+                text.lines().map(String::from).collect::<BTreeSet<_>>(),
+            ));
+        }
+    }
+    for (label, set) in &sets[1..] {
+        assert_eq!(set, &sets[0].1, "{label} differs from {}", sets[0].0);
+    }
+}
+
+fn tempdir() -> String {
+    let dir =
+        std::env::temp_dir().join(format!("tcl-test-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.to_string_lossy().into_owned()
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+/// Starts `scenario --act` (waits for a byte on stdin), returns it and its pid.
+fn actor() -> std::process::Child {
+    Command::new(SCENARIO)
+        .arg("--act")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("starting the actor")
+}
+
+fn go(mut actor: std::process::Child) {
+    actor.stdin.take().unwrap().write_all(b"g").unwrap();
+    assert!(actor.wait().unwrap().success());
+}
+
+#[test]
+fn human_lines_follow_the_trace_pipe_layout() {
+    if !bpf_available("human_lines_follow_the_trace_pipe_layout") {
+        return;
+    }
+    let act = actor();
+    let pid = act.id().to_string();
+    let logger = Logger::start(&["--pid", &pid]);
+    // Human mode announces the plan on stderr once attached.
+    logger.wait_for_stderr(Duration::from_secs(20), |l| l.contains("dispatch="));
+    go(act);
+    let lines = logger.wait_for(Duration::from_secs(20), |l| {
+        l.contains("Executing a program")
+    });
+    logger.signal(Signal::SIGINT);
+    let (status, rest, stderr) = logger.finish(Duration::from_secs(5));
+    assert!(status.success(), "{stderr}");
+    let all: Vec<String> = lines.into_iter().chain(rest).collect();
+    let layout = |l: &str| -> Option<(String, String)> {
+        // "           COMM-PID     [CPU] SECS.MICROS: MESSAGE"
+        let (head, msg) = l.split_once(": ")?;
+        let (comm_pid, rest) = head.trim_start().split_once(" [")?;
+        let (cpu, ts) = rest.split_once("] ")?;
+        assert!(
+            cpu.len() == 3 && cpu.bytes().all(|b| b.is_ascii_digit()),
+            "{l}"
+        );
+        let (s, us) = ts.split_once('.')?;
+        assert!(
+            s.bytes().all(|b| b.is_ascii_digit()) && us.len() == 6,
+            "{l}"
+        );
+        Some((comm_pid.trim_end().to_string(), msg.to_string()))
+    };
+    let parsed: Vec<(String, String)> = all
+        .iter()
+        .map(|l| layout(l).unwrap_or_else(|| panic!("layout: {l:?}")))
+        .collect();
+    for (comm_pid, _) in &parsed {
+        assert!(
+            comm_pid.ends_with(&format!("-{pid}")),
+            "record from another pid: {comm_pid}"
+        );
+    }
+    let first = parsed
+        .iter()
+        .position(|(_, m)| m == "Creating a timer")
+        .expect("timer_create line");
+    let msgs: Vec<&str> = parsed[first..first + 7]
+        .iter()
+        .map(|(_, m)| m.as_str())
+        .collect();
+    assert_eq!(
+        msgs,
+        [
+            "Creating a timer",
+            "Some other timer operation",
+            "Some other timer operation",
+            "Some other timer operation",
+            "Deleting a timer",
+            "Another syscall: getppid",
+            &format!("Executing a program: {SCENARIO} --exec-target \"two words\" x=1"),
+        ]
+    );
+    assert_eq!(parsed[first].0, format!("tcl-child-{pid}"));
+    // One line per record: the summary's count is the number of lines.
+    let delivered: usize = stderr
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("tailcall-logger: ")?
+                .split_once(" records delivered")
+        })
+        .map(|(n, _)| n.parse().unwrap())
+        .expect("summary line on stderr");
+    assert_eq!(delivered, all.len(), "{stderr}");
+}
+
+#[test]
+fn json_lines_parse_strictly_and_with_jq() {
+    if !bpf_available("json_lines_parse_strictly_and_with_jq") || !require_tool("json_lines", "jq")
+    {
+        return;
+    }
+    let dir = tempdir();
+    let path = format!("{dir}/events.jsonl");
+    let out = run_logger(&["--json", "--duration", "1", "--output", &path]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut types = BTreeSet::new();
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        types.insert(v["type"].as_str().unwrap().to_string());
+        assert_eq!(v["v"], 1);
+    }
+    assert!(
+        types.contains("start") && types.contains("summary"),
+        "{types:?}"
+    );
+    let jq = Command::new("jq")
+        .args(["-e", "."])
+        .stdin(std::fs::File::open(&path).unwrap())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(jq.success());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "output files hold argv: owner only");
+}
+
+#[test]
+fn reader_gone_ends_the_logger_promptly() {
+    if !bpf_available("reader_gone_ends_the_logger_promptly") {
+        return;
+    }
+    for _ in 0..3 {
+        let mut child = Command::new(LOGGER)
+            .args(["--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut first = [0u8; 1];
+        stdout.read_exact(&mut first).unwrap();
+        assert_eq!(first[0], b'{');
+        drop(stdout); // what `| head -c 1` does
+        let t = Instant::now();
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(1),
+                "logger still running 1 s after its reader left"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert!(status.success(), "{status}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn non_root_gets_one_clear_line_and_exit_3() {
+    if !bpf_available("non_root_gets_one_clear_line_and_exit_3")
+        || !require_tool("non_root", "setpriv")
+    {
+        return;
+    }
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            LOGGER,
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_clean_error(&stderr);
+    assert!(
+        stderr.contains("CAP_BPF") && stderr.contains("CAP_PERFMON"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn user_namespace_gets_the_clear_error() {
+    if !bpf_available("user_namespace_gets_the_clear_error") || !require_tool("userns", "unshare") {
+        return;
+    }
+    let out = Command::new("unshare")
+        .args(["-Ur", LOGGER])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_clean_error(&stderr);
+    assert!(stderr.contains("user namespace"), "{stderr}");
+}
+
+#[test]
+fn usage_errors_exit_2_without_backtrace() {
+    let out = run_logger(&["--ignore", "no_such_syscall"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_clean_error(&stderr);
+    let out = run_logger(&["--dispatch", "sideways"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn output_that_cannot_be_opened_exits_5() {
+    if !bpf_available("output_that_cannot_be_opened_exits_5") {
+        return;
+    }
+    let out = run_logger(&["--output", "/nonexistent-dir/x.jsonl"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert_clean_error(&stderr);
+}
+
+fn probe_json(env: &[(&str, &str)], args: &[&str]) -> (Value, i32) {
+    let out = Command::new(LOGGER)
+        .arg("probe")
+        .arg("--json")
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    (v, out.status.code().unwrap())
+}
+
+#[test]
+fn probe_reports_features_and_plan() {
+    if !bpf_available("probe_reports_features_and_plan") {
+        return;
+    }
+    let (v, code) = probe_json(&[], &[]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["v"], 1);
+    assert_eq!(v["type"], "probe");
+    assert_eq!(v["can_run"], true);
+    assert!(v["kernel"]["release"].is_string());
+    assert!(["x86_64", "aarch64"].contains(&v["kernel"]["arch"].as_str().unwrap()));
+    assert_eq!(v["btf"]["source"], "sysfs");
+    for f in ["ringbuf", "perf_buffer", "prog_array", "raw_tracepoint"] {
+        assert_eq!(v["features"][f], true, "{f}");
+    }
+    assert_eq!(v["helpers"]["tail_call"], true);
+    assert_eq!(v["dispatchers"]["tail"]["loads"], true);
+    assert_eq!(v["dispatchers"]["inline"]["loads"], true);
+    assert_eq!(v["privileges"]["root"], true);
+    assert_eq!(v["plan"]["dispatch"], "tail");
+    assert_eq!(v["plan"]["transport"], "ringbuf");
+    assert_eq!(v["plan"]["btf"], "sysfs");
+
+    let (v, code) = probe_json(&[], &["--dispatch", "inline", "--transport", "perf"]);
+    assert_eq!(code, 0);
+    assert_eq!(v["plan"]["dispatch"], "inline");
+    assert_eq!(v["plan"]["transport"], "perf");
+}
+
+#[test]
+fn btf_fallbacks_file_embedded_and_none() {
+    if !bpf_available("btf_fallbacks_file_embedded_and_none") || !require_tool("btf", "unshare") {
+        return;
+    }
+    let dir = tempdir();
+    let copy = format!("{dir}/vmlinux.btf");
+    std::fs::copy("/sys/kernel/btf/vmlinux", &copy).unwrap();
+    // A private mount namespace with an empty tmpfs over /sys/kernel/btf: no kernel BTF.
+    let hidden = |cmd: &str| {
+        Command::new("unshare")
+            .args([
+                "-m",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                &format!("mount -t tmpfs none /sys/kernel/btf && {cmd}"),
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = hidden(&format!(
+        "{SCENARIO} --logger {LOGGER} --label btf-file --expect btf=file -- --btf {copy}"
+    ));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = hidden(&format!(
+        "{SCENARIO} --logger {LOGGER} --label btf-embedded --expect btf=embedded"
+    ));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = hidden(&format!("{LOGGER} probe --json"));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["btf"]["source"], "embedded");
+    assert_eq!(v["plan"]["btf"], "embedded");
+    let out = hidden(&format!(
+        "TAILCALL_LOGGER_NO_EMBEDDED_BTF=1 {LOGGER} --json"
+    ));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert_clean_error(&stderr);
+    assert!(
+        stderr.contains("/sys/kernel/btf/vmlinux") && stderr.contains("--btf"),
+        "{stderr}"
+    );
+}
