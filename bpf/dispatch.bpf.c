@@ -26,6 +26,7 @@ const volatile __u32 filter_uid = 0;
 const volatile bool filter_by_comm = false;
 const volatile char filter_comm[TASK_COMM_LEN] = {};
 const volatile bool read_ppid = true;        /* false when BTF cannot vouch for task_struct */
+const volatile bool capture_argv = true;     /* false: argv never leaves the kernel */
 const volatile bool use_ringbuf = true;      /* else the perf event array */
 const volatile __u64 wakeup_bytes = 0;       /* 0: wake the reader for every record */
 const volatile __s32 nr_execveat = -1;
@@ -242,6 +243,10 @@ static __always_inline int handle_exec(struct bpf_raw_tracepoint_args *ctx, long
 
 	e->argc = 0;
 	e->argv_status = READ_OK;
+	if (!capture_argv) {
+		e->argv_status = READ_OMITTED;
+		goto send;
+	}
 	if (!argv) {
 		e->argv_status = READ_NULL;
 		goto send;

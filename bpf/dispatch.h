@@ -32,6 +32,7 @@ enum read_status {
 	READ_TRUNCATED = 1,
 	READ_FAULT = 2,
 	READ_NULL = 3,
+	READ_OMITTED = 4, /* not captured on purpose (--no-argv) */
 };
 
 enum record_flags {

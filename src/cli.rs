@@ -112,6 +112,14 @@ pub struct RunArgs {
     #[arg(long, short, value_name = "PATH")]
     pub output: Option<PathBuf>,
 
+    /// Do not capture argv at all (it never leaves the kernel)
+    #[arg(long)]
+    pub no_argv: bool,
+
+    /// Replace matches of this regex in argv with <redacted> (repeatable)
+    #[arg(long, value_name = "REGEX")]
+    pub redact: Vec<String>,
+
     /// Also log the logger's own syscalls (it floods itself otherwise excluded)
     #[arg(long, hide = true)]
     pub include_self: bool,

@@ -14,6 +14,7 @@ pub enum ReadStatus {
     Truncated,
     Fault,
     Null,
+    Omitted,
 }
 
 impl ReadStatus {
@@ -23,6 +24,7 @@ impl ReadStatus {
             read_status::READ_TRUNCATED => Some(ReadStatus::Truncated),
             read_status::READ_FAULT => Some(ReadStatus::Fault),
             read_status::READ_NULL => Some(ReadStatus::Null),
+            read_status::READ_OMITTED => Some(ReadStatus::Omitted),
             _ => None,
         }
     }
@@ -33,6 +35,7 @@ impl ReadStatus {
             ReadStatus::Truncated => "truncated",
             ReadStatus::Fault => "fault",
             ReadStatus::Null => "null",
+            ReadStatus::Omitted => "omitted",
         }
     }
 }

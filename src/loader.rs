@@ -65,6 +65,7 @@ pub struct LoadConfig<'a> {
     pub ringbuf_bytes: u32,
     /// Wake the reader only once this much is pending (0: for every record).
     pub wakeup_bytes: u64,
+    pub capture_argv: bool,
 }
 
 // libbpf's log: kept (bounded) so a failed load can say why; printed live with --verbose.
@@ -172,6 +173,7 @@ pub fn load<'obj>(
         }
     }
     rodata.read_ppid = cfg.btf.vouches_for_task_struct();
+    rodata.capture_argv = cfg.capture_argv;
     rodata.use_ringbuf = cfg.transport == Transport::RingBuf;
     rodata.wakeup_bytes = cfg.wakeup_bytes;
     rodata.nr_execveat = syscalls::number(cfg.table.arch, "execveat").map_or(-1, |n| n as i32);

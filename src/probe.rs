@@ -224,6 +224,7 @@ pub fn report(args: &KernelArgs) -> (serde_json::Value, i32) {
                     filters: Filters::default(),
                     ringbuf_bytes: 1 << 16,
                     wakeup_bytes: 0,
+                    capture_argv: true,
                 };
                 let mut chosen = None;
                 for d in [Dispatch::Tail, Dispatch::Inline] {

@@ -19,7 +19,7 @@ use crate::events;
 use crate::exit::{ExitCode, Failure};
 use crate::handlers::{HandlerTable, Selection};
 use crate::loader::{self, Dispatch, Filters, LoadConfig, Transport};
-use crate::output::{Format, Sink};
+use crate::output::{ArgvPolicy, Format, Sink};
 use crate::privileges::Privileges;
 use crate::probe;
 use crate::skel::DispatchSkel;
@@ -27,6 +27,9 @@ use crate::stats::{self, LossReporter, Totals};
 use crate::syscalls::Arch;
 
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Records handled per ring-buffer read before the loop looks at signals and the clock
+/// again: under a storm the producer never lets the ring run dry.
+const RING_BATCH: usize = 16384;
 const STATS_INTERVAL: Duration = Duration::from_millis(250);
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -90,13 +93,23 @@ enum Reader<'a> {
 
 impl Reader<'_> {
     fn wait_and_read(&self) -> Result<()> {
-        let r = match self {
-            // Records are mostly written without a wakeup (see ringbuf_flags in the BPF
-            // code), so consume after every poll, woken or timed out.
-            Reader::Ring(rb) => rb.poll(POLL_INTERVAL).and_then(|()| rb.consume()),
-            Reader::Perf(pb) => pb.poll(POLL_INTERVAL),
-        };
-        ignore_interrupt(r)
+        match self {
+            Reader::Ring(rb) => {
+                // Records are mostly written without a wakeup (see ringbuf_flags in the BPF
+                // code), so read after every wait, woken or timed out; the wait returns at
+                // once while data is pending. libbpf's own poll would read without bound.
+                let mut ev = [libc::epoll_event { events: 0, u64: 0 }];
+                let timeout = POLL_INTERVAL.as_millis() as i32;
+                unsafe { libc::epoll_wait(rb.epoll_fd(), ev.as_mut_ptr(), 1, timeout) };
+                let n = rb.consume_raw_n(RING_BATCH);
+                if n < 0 && n != -libc::EINTR {
+                    return Err(std::io::Error::from_raw_os_error(-n))
+                        .context("reading records from the ring buffer");
+                }
+                Ok(())
+            }
+            Reader::Perf(pb) => ignore_interrupt(pb.poll(POLL_INTERVAL)),
+        }
     }
 
     fn drain(&self) -> Result<()> {
@@ -111,8 +124,6 @@ impl Reader<'_> {
 fn ignore_interrupt(r: libbpf_rs::Result<()>) -> Result<()> {
     match r {
         Err(e) if e.kind() == libbpf_rs::ErrorKind::Interrupted => Ok(()),
-        // A callback that stopped on an output error; the caller looks at io_error.
-        Err(e) if e.kind() == libbpf_rs::ErrorKind::Other => Ok(()),
         other => other.context("reading records from the kernel"),
     }
 }
@@ -140,6 +151,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     loader::capture_libbpf_log(args.kernel.verbose);
     let arch = Arch::host();
     let table = HandlerTable::build(arch, &selection(args))?;
+    let argv_policy = ArgvPolicy::new(&args.redact)?;
     Privileges::read().check()?;
     let btf = probe::choose_btf(args.kernel.btf.as_deref())?;
     let (transport, transport_note) = probe::choose_transport(args.kernel.transport)?;
@@ -149,7 +161,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         Format::Human
     };
     let clock = Clock::new();
-    let sink = Sink::open(args.output.clone(), format, arch, clock)?;
+    let sink = Sink::open(args.output.clone(), format, arch, clock, argv_policy)?;
     install_signal_handlers()?;
 
     let cfg = LoadConfig {
@@ -164,6 +176,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         },
         ringbuf_bytes: args.ringbuf_bytes,
         wakeup_bytes: u64::from(args.ringbuf_bytes / 4),
+        capture_argv: !args.no_argv,
     };
     let mut fallbacks: Vec<String> = transport_note.into_iter().collect();
     let order = probe::dispatch_order(args.kernel.dispatch);
@@ -267,7 +280,11 @@ pub fn run(args: &RunArgs) -> Result<()> {
             break;
         }
         if let Err(e) = reader.wait_and_read() {
-            run_error = Some(e);
+            // A callback that stopped on an output error makes the read fail too; the
+            // output error is the one to report.
+            if delivery.borrow().io_error.is_none() {
+                run_error = Some(e);
+            }
             break;
         }
         let mut d = delivery.borrow_mut();

@@ -14,7 +14,13 @@
 //!   tailcall-logger-scenario --act
 //!
 //! is the child alone, for tests that run the logger themselves: it waits for one byte on
-//! stdin, then makes the same syscalls and execs the same program.
+//! stdin, then makes the same syscalls and execs the same program. Other actors, each
+//! waiting for a byte on stdin before it acts:
+//!
+//!   --calls N [--phases P] [--pin CPU]   P times: wait for a byte, make N getppid calls;
+//!                                        then exit_group. Nothing else (loss accounting).
+//!   --hostile PATH                       sets a hostile comm, then execs PATH with hostile argv
+//!   --faults                             execs with unreadable or oversized arguments
 
 use std::ffi::CString;
 use std::io::{BufRead, BufReader};
@@ -384,6 +390,9 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         },
+        Some("--calls") => actors::calls(&std::env::args().collect::<Vec<_>>()),
+        Some("--hostile") => actors::hostile(std::env::args_os().nth(2).unwrap_or_default()),
+        Some("--faults") => actors::faults(),
         _ => {}
     }
     let o = match parse_args() {
@@ -401,6 +410,123 @@ fn main() -> ExitCode {
         Err(e) => {
             println!("CELL {} FAIL {}", o.label, e.replace('\n', " "));
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Actors for the reliability tests: every one waits for a byte on stdin, then acts with raw
+/// syscalls only, so the records it causes are exactly known.
+mod actors {
+    use std::ffi::CString;
+
+    fn wait_for_go() {
+        let mut byte = 0u8;
+        unsafe { libc::read(0, &mut byte as *mut u8 as *mut libc::c_void, 1) };
+    }
+
+    fn arg_after(args: &[String], flag: &str) -> Option<u64> {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+    }
+
+    pub fn calls(args: &[String]) -> ! {
+        let n = arg_after(args, "--calls").unwrap_or(0);
+        let phases = arg_after(args, "--phases").unwrap_or(1);
+        if let Some(cpu) = arg_after(args, "--pin") {
+            unsafe {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(cpu as usize, &mut set);
+                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+            }
+        }
+        for _ in 0..phases {
+            wait_for_go();
+            for _ in 0..n {
+                unsafe { libc::syscall(libc::SYS_getppid) };
+            }
+        }
+        unsafe { libc::_exit(0) }
+    }
+
+    /// Bytes a terminal would act on, and text that hides or reorders what follows.
+    pub const HOSTILE_COMM: &[u8] = b"\x1b[2Jev\rl\x07\xc2\x9b\xff";
+    pub fn hostile_argv() -> Vec<Vec<u8>> {
+        vec![
+            b"hostile".to_vec(),
+            b"\x1b]0;owned\x07".to_vec(),
+            b"line1\nline2\r".to_vec(),
+            "\u{9b}31m\u{202e}txt.exe".as_bytes().to_vec(),
+            b"quote\" and 'single' and space".to_vec(),
+            b"".to_vec(),
+            b"bad\xff\xfeutf8".to_vec(),
+            b"back\\slash".to_vec(),
+        ]
+    }
+
+    pub fn hostile(path: std::ffi::OsString) -> ! {
+        let path = CString::new(std::os::unix::ffi::OsStringExt::into_vec(path)).unwrap();
+        let argv: Vec<CString> = hostile_argv()
+            .into_iter()
+            .map(|a| CString::new(a).unwrap())
+            .collect();
+        let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+        let mut comm = HOSTILE_COMM.to_vec();
+        comm.push(0);
+        unsafe {
+            libc::prctl(libc::PR_SET_NAME, comm.as_ptr() as libc::c_ulong, 0, 0, 0);
+        }
+        wait_for_go();
+        unsafe {
+            libc::execve(path.as_ptr(), ptrs.as_ptr(), envp.as_ptr());
+            libc::_exit(127)
+        }
+    }
+
+    /// Each execve fails (the path does not exist, or cannot be read), but its sys_enter is
+    /// logged first: a filename in an unmapped page, a NULL argv, 10,000 arguments, one
+    /// 128 KiB argument, an argv pointer into an unmapped page.
+    pub fn faults() -> ! {
+        let missing = CString::new("/nonexistent/tcl-fault-target").unwrap();
+        let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+        let page = 4096;
+        wait_for_go();
+        unsafe {
+            let unmapped = libc::mmap(
+                std::ptr::null_mut(),
+                page,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            libc::munmap(unmapped, page);
+            let one = [missing.as_ptr(), std::ptr::null()];
+            // 1: filename in an unmapped page
+            libc::execve(unmapped as *const libc::c_char, one.as_ptr(), envp.as_ptr());
+            // 2: NULL argv
+            libc::execve(missing.as_ptr(), std::ptr::null(), envp.as_ptr());
+            // 3: 10,000 arguments
+            let many: Vec<CString> = (0..10_000)
+                .map(|i| CString::new(format!("a{i}")).unwrap())
+                .collect();
+            let mut many_ptrs: Vec<*const libc::c_char> = many.iter().map(|a| a.as_ptr()).collect();
+            many_ptrs.push(std::ptr::null());
+            libc::execve(missing.as_ptr(), many_ptrs.as_ptr(), envp.as_ptr());
+            // 4: one 128 KiB argument
+            let big = CString::new(vec![b'x'; 128 * 1024]).unwrap();
+            let big_ptrs = [missing.as_ptr(), big.as_ptr(), std::ptr::null()];
+            libc::execve(missing.as_ptr(), big_ptrs.as_ptr(), envp.as_ptr());
+            // 5: argv itself in an unmapped page
+            libc::execve(
+                missing.as_ptr(),
+                unmapped as *const *const libc::c_char,
+                envp.as_ptr(),
+            );
+            libc::_exit(0)
         }
     }
 }

@@ -1,13 +1,15 @@
 //! Human lines in the layout of the kernel trace pipe the original example read:
 //! `COMM-PID [CPU] SECONDS.MICROS: MESSAGE`, with the exec details after the wording.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use super::text::{escape_into, push_arg};
 use crate::events::{Event, ReadStatus};
 use crate::handlers::{self, Kind};
 
-pub fn event(out: &mut Vec<u8>, ev: &Event, syscall: &str) {
+/// `args` is the exec record's argv after the argv policy (redaction) was applied.
+pub fn event(out: &mut Vec<u8>, ev: &Event, syscall: &str, args: &[Cow<[u8]>]) {
     let mut comm = Vec::with_capacity(16);
     escape_into(&mut comm, ev.comm, false);
     let pad = 16usize.saturating_sub(comm.len());
@@ -29,13 +31,14 @@ pub fn event(out: &mut Vec<u8>, ev: &Event, syscall: &str) {
         match exec.filename_status {
             ReadStatus::Fault => out.extend_from_slice(b"<unreadable filename>"),
             ReadStatus::Null => out.extend_from_slice(b"<null filename>"),
+            ReadStatus::Omitted => out.extend_from_slice(b"<filename omitted>"),
             ReadStatus::Ok | ReadStatus::Truncated => push_arg(out, exec.filename),
         }
         if exec.filename_status == ReadStatus::Truncated {
             out.extend_from_slice(b"[...]");
         }
         // argv[0] is usually the filename again; the trace-pipe style shows the rest.
-        for arg in exec.args().skip(1) {
+        for arg in args.iter().skip(1) {
             out.push(b' ');
             push_arg(out, arg);
         }
@@ -44,6 +47,7 @@ pub fn event(out: &mut Vec<u8>, ev: &Event, syscall: &str) {
             ReadStatus::Truncated => out.extend_from_slice(b" [argv truncated]"),
             ReadStatus::Fault => out.extend_from_slice(b" <argv unreadable>"),
             ReadStatus::Null => out.extend_from_slice(b" <null argv>"),
+            ReadStatus::Omitted => out.extend_from_slice(b" <argv omitted>"),
         }
     }
     out.push(b'\n');
@@ -73,8 +77,13 @@ mod tests {
             Some((f, args, st)) => fixture::exec(&h, f, 0, args, st),
             None => fixture::simple(&h),
         };
+        let ev = decode(&bytes).unwrap();
+        let args: Vec<Cow<[u8]>> = ev
+            .exec
+            .as_ref()
+            .map_or(Vec::new(), |e| e.args().map(Cow::Borrowed).collect());
         let mut out = Vec::new();
-        event(&mut out, &decode(&bytes).unwrap(), syscall);
+        event(&mut out, &ev, syscall, &args);
         String::from_utf8(out).unwrap()
     }
 

@@ -5,6 +5,7 @@
 //! as \uXXXX escapes). Bytes that are not valid UTF-8 are written with U+FFFD in the string
 //! and the exact bytes in a sibling field NAME_b64 (standard base64), so nothing is lost.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use crate::clock::Clock;
@@ -79,7 +80,8 @@ fn field_bytes(out: &mut Vec<u8>, key: &str, bytes: &[u8]) {
     }
 }
 
-pub fn event(out: &mut Vec<u8>, ev: &Event, syscall: &str, clock: &Clock) {
+/// `args` is the exec record's argv after the argv policy (redaction) was applied.
+pub fn event(out: &mut Vec<u8>, ev: &Event, syscall: &str, args: &[Cow<[u8]>], clock: &Clock) {
     let _ = write!(
         out,
         "{{\"v\":{SCHEMA_VERSION},\"type\":\"syscall\",\"ts\":\""
@@ -110,7 +112,7 @@ pub fn event(out: &mut Vec<u8>, ev: &Event, syscall: &str, clock: &Clock) {
             exec.filename_status.name()
         );
         let mut all_valid = true;
-        for (i, arg) in exec.args().enumerate() {
+        for (i, arg) in args.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
@@ -119,7 +121,7 @@ pub fn event(out: &mut Vec<u8>, ev: &Event, syscall: &str, clock: &Clock) {
         out.push(b']');
         if !all_valid {
             out.extend_from_slice(b",\"argv_b64\":[");
-            for (i, arg) in exec.args().enumerate() {
+            for (i, arg) in args.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
@@ -222,8 +224,15 @@ mod tests {
             0,
         );
         let ev = decode(&bytes).unwrap();
+        let args: Vec<Cow<[u8]>> = ev
+            .exec
+            .as_ref()
+            .unwrap()
+            .args()
+            .map(Cow::Borrowed)
+            .collect();
         let mut out = Vec::new();
-        event(&mut out, &ev, "execve", &Clock::with_offset(0));
+        event(&mut out, &ev, "execve", &args, &Clock::with_offset(0));
         assert_eq!(out.last(), Some(&b'\n'));
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["v"], 1);
@@ -238,6 +247,37 @@ mod tests {
         assert_eq!(v["argv_b64"][1], "Yf9i");
         assert_eq!(v["argv_truncated"], false);
         assert_eq!(v["argc"], 2);
+    }
+
+    #[test]
+    fn argv_comes_from_the_policy_not_the_record() {
+        let bytes = fixture::exec(
+            &fixture::Header {
+                ktime_ns: 1,
+                pid: 1,
+                tid: 1,
+                ppid: Some(0),
+                uid: 0,
+                nr: 59,
+                cpu: 0,
+                kind: Kind::Exec,
+                comm: b"sh",
+            },
+            b"/bin/x",
+            0,
+            &[b"x", b"secret\xff"],
+            0,
+        );
+        let ev = decode(&bytes).unwrap();
+        let args = vec![Cow::Borrowed(&b"x"[..]), Cow::Owned(b"<redacted>".to_vec())];
+        let mut out = Vec::new();
+        event(&mut out, &ev, "execve", &args, &Clock::with_offset(0));
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text.contains("secret") && !text.contains("argv_b64"),
+            "{text}"
+        );
+        assert!(text.contains(r#""argv":["x","<redacted>"]"#), "{text}");
     }
 
     #[test]

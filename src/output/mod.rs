@@ -6,6 +6,7 @@ pub mod human;
 pub mod json;
 pub mod text;
 
+use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::os::fd::{AsFd, AsRawFd};
@@ -25,6 +26,41 @@ pub enum Format {
     Json,
 }
 
+/// What may be shown of argv: patterns whose matches are replaced (--redact). Omitting argv
+/// altogether (--no-argv) happens in the kernel, so it never leaves it.
+#[derive(Debug, Default, Clone)]
+pub struct ArgvPolicy {
+    redact: Vec<regex::bytes::Regex>,
+}
+
+pub const REDACTED: &[u8] = b"<redacted>";
+
+impl ArgvPolicy {
+    pub fn new(patterns: &[String]) -> Result<ArgvPolicy> {
+        let redact = patterns
+            .iter()
+            .map(|p| {
+                regex::bytes::Regex::new(p)
+                    .map_err(|e| Failure::err(ExitCode::Usage, format!("--redact {p:?}: {e}")))
+            })
+            .collect::<Result<_>>()?;
+        Ok(ArgvPolicy { redact })
+    }
+
+    pub fn apply<'a>(&self, args: impl Iterator<Item = &'a [u8]>) -> Vec<Cow<'a, [u8]>> {
+        args.map(|arg| {
+            let mut arg = Cow::Borrowed(arg);
+            for re in &self.redact {
+                if let Cow::Owned(replaced) = re.replace_all(&arg, REDACTED) {
+                    arg = Cow::Owned(replaced);
+                }
+            }
+            arg
+        })
+        .collect()
+    }
+}
+
 pub struct Sink {
     out: BufWriter<File>,
     path: Option<PathBuf>,
@@ -32,6 +68,7 @@ pub struct Sink {
     pub format: Format,
     arch: Arch,
     pub clock: Clock,
+    argv: ArgvPolicy,
 }
 
 const BATCH_BYTES: usize = 256 * 1024;
@@ -68,7 +105,13 @@ pub fn syscall_name(arch: Arch, nr: i32) -> std::borrow::Cow<'static, str> {
 }
 
 impl Sink {
-    pub fn open(path: Option<PathBuf>, format: Format, arch: Arch, clock: Clock) -> Result<Sink> {
+    pub fn open(
+        path: Option<PathBuf>,
+        format: Format,
+        arch: Arch,
+        clock: Clock,
+        argv: ArgvPolicy,
+    ) -> Result<Sink> {
         let file = match &path {
             Some(p) => open_file(p)?,
             None => stdout_file()?,
@@ -80,6 +123,7 @@ impl Sink {
             format,
             arch,
             clock,
+            argv,
         })
     }
 
@@ -97,9 +141,13 @@ impl Sink {
     pub fn event(&mut self, ev: &Event) -> io::Result<()> {
         self.line.clear();
         let name = syscall_name(self.arch, ev.nr);
+        let args = match &ev.exec {
+            Some(exec) => self.argv.apply(exec.args()),
+            None => Vec::new(),
+        };
         match self.format {
-            Format::Human => human::event(&mut self.line, ev, &name),
-            Format::Json => json::event(&mut self.line, ev, &name, &self.clock),
+            Format::Human => human::event(&mut self.line, ev, &name, &args),
+            Format::Json => json::event(&mut self.line, ev, &name, &args, &self.clock),
         }
         self.out.write_all(&self.line)
     }
@@ -137,5 +185,35 @@ impl Sink {
 
     pub fn raw_fd(&self) -> i32 {
         self.out.get_ref().as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_replaces_every_match() {
+        let policy =
+            ArgvPolicy::new(&["password=\\S+".to_string(), "tok_[a-z0-9]+".to_string()]).unwrap();
+        let args: Vec<&[u8]> = vec![
+            b"curl",
+            b"password=hunter2",
+            b"-H",
+            b"x tok_abc123 y",
+            b"\xff",
+        ];
+        let out = policy.apply(args.into_iter());
+        assert_eq!(out[0].as_ref(), b"curl");
+        assert_eq!(out[1].as_ref(), b"<redacted>");
+        assert_eq!(out[3].as_ref(), b"x <redacted> y");
+        assert_eq!(out[4].as_ref(), b"\xff");
+        assert!(matches!(out[0], Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn bad_pattern_is_a_usage_error() {
+        let err = ArgvPolicy::new(&["(".to_string()]).unwrap_err();
+        assert_eq!(crate::exit::code_of(&err), 2);
     }
 }

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what packaging needs, and nothing that is already there (safe to run again):
+#   packaging/tools.sh build   cargo-deb, cargo-generate-rpm (cargo install --locked, cached
+#                              in $CARGO_HOME/bin, ~/.cargo/bin by default), gzip
+#   packaging/tools.sh test    the above plus lintian, rpm, rpmlint, apt-utils
+#                              (apt-ftparchive), man-db, systemd (systemd-analyze), jq,
+#                              logrotate
+set -euo pipefail
+what=${1:-build}
+
+# Pinned: the versions this packaging was checked with (shared notes, "Packaging").
+CARGO_DEB_VERSION=3.8.0
+CARGO_GENERATE_RPM_VERSION=0.21.1
+
+pkgs=(gzip)
+if [ "$what" = test ]; then
+  pkgs+=(lintian rpm rpmlint apt-utils man-db systemd jq logrotate)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "packaging/tools.sh: missing packages ${missing[*]}; run as root (or apt-get install them)" >&2
+    exit 1
+  fi
+  echo "packaging/tools.sh: installing ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+cargo_bin=${CARGO_HOME:-$HOME/.cargo}/bin
+export PATH="$cargo_bin:$PATH"
+if ! command -v cargo >/dev/null; then
+  echo "packaging/tools.sh: cargo is missing; install Rust with rustup first" >&2
+  exit 1
+fi
+# cargo-deb prints "cargo-deb 3.8.0"; cargo-generate-rpm prints "cargo-generate-rpm 0.21.1".
+if ! cargo deb --version >/dev/null 2>&1; then
+  echo "packaging/tools.sh: installing cargo-deb $CARGO_DEB_VERSION (about 1 min)" >&2
+  cargo install --locked --quiet cargo-deb --version "$CARGO_DEB_VERSION" >&2
+fi
+if ! cargo generate-rpm --version >/dev/null 2>&1; then
+  echo "packaging/tools.sh: installing cargo-generate-rpm $CARGO_GENERATE_RPM_VERSION (about 3 min)" >&2
+  cargo install --locked --quiet cargo-generate-rpm --version "$CARGO_GENERATE_RPM_VERSION" >&2
+fi

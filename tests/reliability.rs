@@ -1,0 +1,702 @@
+//! Reliability and security guarantees (RELIABILITY.md lists each with its test): exact loss
+//! accounting, clean shutdown, hostile input, user-memory faults, least privilege.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use support::*;
+
+fn actor<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Child {
+    let child = Command::new(SCENARIO)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting an actor");
+    // Let it block in read() before the logger attaches, so that read is not logged.
+    std::thread::sleep(Duration::from_millis(100));
+    child
+}
+
+fn go(actor: &mut Child) {
+    actor.stdin.as_mut().unwrap().write_all(b"g").unwrap();
+    actor.stdin.as_mut().unwrap().flush().unwrap();
+}
+
+fn parse(lines: &[String]) -> Vec<Value> {
+    lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn start_json(args: &[&str]) -> (Logger, Vec<String>) {
+    let logger = Logger::start(args);
+    let lines = logger.wait_for(Duration::from_secs(30), |l| {
+        l.contains("\"type\":\"start\"")
+    });
+    (logger, lines)
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = std::env::temp_dir().join(format!("tcl-rel-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The logger is frozen (SIGSTOP) while a pinned actor makes N logged syscalls into a
+/// one-page buffer; after SIGCONT and drain, delivered + reported lost == N + 1 (the
+/// actor's exit_group), exactly, and the in-band lost records add up to the summary.
+fn loss_is_exact(transport: &str, extra: &[&str], capacity: u64) {
+    for n in [0, 1, capacity - 1, capacity, 8 * capacity] {
+        let mut act = actor(&["--calls", &n.to_string(), "--pin", "0"]);
+        let pid = act.id().to_string();
+        let mut args = vec!["--json", "--pid", &pid, "--transport", transport];
+        args.extend_from_slice(extra);
+        let (logger, mut lines) = start_json(&args);
+        logger.signal(Signal::SIGSTOP);
+        go(&mut act);
+        assert!(act.wait().unwrap().success());
+        logger.signal(Signal::SIGCONT);
+        logger.signal(Signal::SIGINT);
+        let (status, rest, stderr) = logger.finish(Duration::from_secs(10));
+        assert!(status.success(), "{stderr}");
+        lines.extend(rest);
+        let records = parse(&lines);
+        let mine = records
+            .iter()
+            .filter(|r| r["type"] == "syscall" && r["pid"] == act.id())
+            .count() as u64;
+        let in_band: u64 = records
+            .iter()
+            .filter(|r| r["type"] == "lost")
+            .map(|r| r["count"].as_u64().unwrap())
+            .sum();
+        let summary = records
+            .iter()
+            .find(|r| r["type"] == "summary")
+            .expect("summary");
+        let lost = summary["lost"].as_u64().unwrap();
+        assert_eq!(
+            mine + lost,
+            n + 1,
+            "{transport} N={n}: delivered {mine} + lost {lost}"
+        );
+        assert_eq!(
+            in_band, lost,
+            "{transport} N={n}: in-band lost records add up"
+        );
+        assert_eq!(
+            summary["seen"].as_u64().unwrap(),
+            n + 1,
+            "{transport} N={n}"
+        );
+        assert_eq!(
+            summary["delivered"].as_u64().unwrap(),
+            mine,
+            "{transport} N={n}"
+        );
+        if n + 1 < capacity {
+            assert_eq!(lost, 0, "{transport} N={n}: fits in the buffer");
+        } else if n >= 8 * capacity {
+            assert!(lost > 0, "{transport} N={n}: must overflow");
+        }
+        eprintln!("{transport} N={n}: delivered {mine}, lost {lost}");
+    }
+}
+
+#[test]
+fn loss_accounting_is_exact_with_the_ring_buffer() {
+    if !bpf_available("loss_accounting_is_exact_with_the_ring_buffer") {
+        return;
+    }
+    // 4096 bytes of ring; a record is 48 bytes plus an 8-byte ring header: 73 fit.
+    loss_is_exact("ringbuf", &["--ringbuf-bytes", "4096"], 4096 / 56);
+}
+
+#[test]
+fn loss_accounting_is_exact_with_the_perf_buffer() {
+    if !bpf_available("loss_accounting_is_exact_with_the_perf_buffer") {
+        return;
+    }
+    // One 4096-byte page per CPU; a sample is 48 bytes plus 12 of headers, 8-aligned: 64.
+    loss_is_exact("perf", &["--perf-pages", "1"], 4096 / 64);
+}
+
+fn vm_hwm_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A reader that stalls (`| (sleep; cat)`) under a syscall storm: the kernel drops and
+/// counts, memory stays bounded, output resumes, nothing deadlocks.
+#[test]
+fn stalled_reader_keeps_memory_bounded_and_counts_drops() {
+    if !bpf_available("stalled_reader_keeps_memory_bounded_and_counts_drops") {
+        return;
+    }
+    let mut storm = actor(&["--calls", "2000000000", "--pin", "0"]);
+    let pid = storm.id().to_string();
+    let mut logger = Command::new(LOGGER)
+        .args(["--json", "--pid", &pid, "--ringbuf-bytes", "1048576"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = logger.stdout.take().unwrap();
+    go(&mut storm);
+    // Nobody reads for 3 s: the pipe fills, the logger blocks in write, the ring overflows.
+    std::thread::sleep(Duration::from_secs(3));
+    let hwm_stalled = vm_hwm_kib(logger.id());
+    let reader = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut total = 0usize;
+        let mut tail = Vec::new();
+        loop {
+            match std::io::Read::read(&mut stdout, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    total += n;
+                    tail.extend_from_slice(&buf[..n]);
+                    if tail.len() > 1 << 20 {
+                        tail.drain(..tail.len() - 4096);
+                    }
+                }
+            }
+        }
+        (total, tail)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let hwm = vm_hwm_kib(logger.id());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(logger.id() as i32),
+        Signal::SIGINT,
+    )
+    .unwrap();
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = logger.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "logger deadlocked after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = storm.kill();
+    let _ = storm.wait();
+    let (total, tail) = reader.join().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut logger.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        total > 1 << 20,
+        "output resumed after the stall ({total} bytes)"
+    );
+    let last = String::from_utf8_lossy(&tail);
+    let summary: Value = serde_json::from_str(last.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["type"], "summary");
+    assert!(
+        summary["lost"].as_u64().unwrap() > 0,
+        "the storm overflowed a 1 MiB ring: {summary}"
+    );
+    assert_eq!(
+        summary["emitted"].as_u64().unwrap(),
+        summary["delivered"].as_u64().unwrap() + summary["malformed"].as_u64().unwrap(),
+        "everything emitted was delivered after the drain: {summary}"
+    );
+    assert!(
+        hwm < 64 * 1024,
+        "peak RSS {hwm} KiB (stalled: {hwm_stalled} KiB)"
+    );
+    eprintln!("stalled reader: peak RSS {hwm} KiB, {summary}");
+}
+
+/// The BPF programs and links a process holds, from its fdinfo.
+fn bpf_objects_of(pid: u32) -> Vec<(&'static str, u32)> {
+    let mut found = Vec::new();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
+        return found;
+    };
+    for entry in dir.flatten() {
+        let info = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        for (key, kind) in [("link_id:", "link"), ("prog_id:", "prog")] {
+            if let Some(id) = info.lines().find_map(|l| l.strip_prefix(key)) {
+                found.push((kind, id.trim().parse().unwrap()));
+                break;
+            }
+        }
+    }
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+fn still_loaded(objects: &[(&str, u32)]) -> Vec<String> {
+    objects
+        .iter()
+        .filter(|(kind, id)| {
+            Command::new("bpftool")
+                .args([kind, "show", "id", &id.to_string()])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .map(|(kind, id)| format!("{kind} {id}"))
+        .collect()
+}
+
+fn wait_released(objects: &[(&str, u32)]) {
+    let t = Instant::now();
+    loop {
+        let left = still_loaded(objects);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "still loaded: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// SIGINT and SIGTERM during a storm: exit 0 within 2 s with a summary; SIGKILL: nothing
+/// stays attached. 20 times each.
+#[test]
+fn signals_stop_cleanly_and_leave_nothing_attached() {
+    if !bpf_available("signals_stop_cleanly_and_leave_nothing_attached")
+        || !require_tool("signals", "bpftool")
+    {
+        return;
+    }
+    let mut storm = actor(&["--calls", "4000000000", "--pin", "0"]);
+    let storm_pid = storm.id().to_string();
+    go(&mut storm);
+    let mut worst = Duration::ZERO;
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGKILL] {
+        for _ in 0..20 {
+            let logger = Logger::start(&["--json", "--pid", &storm_pid, "--output", "/dev/null"]);
+            let t = Instant::now();
+            let mut objects = Vec::new();
+            while !objects.iter().any(|o: &(&str, u32)| o.0 == "link") {
+                assert!(t.elapsed() < Duration::from_secs(30), "never attached");
+                std::thread::sleep(Duration::from_millis(10));
+                objects = bpf_objects_of(logger.child.id());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            let objects = bpf_objects_of(logger.child.id());
+            assert!(
+                objects.iter().any(|o| o.0 == "link") && objects.iter().any(|o| o.0 == "prog"),
+                "{objects:?}"
+            );
+            let t = Instant::now();
+            logger.signal(sig);
+            let (status, _, stderr) = logger.finish(Duration::from_secs(2));
+            worst = worst.max(t.elapsed());
+            if sig == Signal::SIGKILL {
+                assert_eq!(
+                    std::os::unix::process::ExitStatusExt::signal(&status),
+                    Some(9)
+                );
+            } else {
+                assert!(status.success(), "{sig}: {status} {stderr}");
+                assert!(
+                    stderr.contains("records delivered"),
+                    "{sig}: no summary: {stderr}"
+                );
+            }
+            wait_released(&objects);
+        }
+    }
+    let _ = storm.kill();
+    let _ = storm.wait();
+    eprintln!("slowest stop after a signal: {worst:?}");
+}
+
+/// `| head -n 1` on an idle system: nothing more is written, yet the logger notices its
+/// reader left and exits within 1 s.
+#[test]
+fn head_exits_promptly_on_an_idle_system() {
+    if !bpf_available("head_exits_promptly_on_an_idle_system") {
+        return;
+    }
+    let mut child = Command::new(LOGGER)
+        .args(["--json", "--comm", "no-such-comm"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    assert!(first.contains("\"type\":\"start\""), "{first}");
+    drop(stdout); // what `head -n 1` does after its line
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "still running 1 s after its reader left"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success());
+}
+
+/// SIGHUP reopens --output: records before go to the renamed file, after to the new one,
+/// none lost.
+#[test]
+fn sighup_reopens_the_output_without_losing_records() {
+    if !bpf_available("sighup_reopens_the_output_without_losing_records") {
+        return;
+    }
+    let dir = tempdir();
+    let path = dir.join("events.jsonl");
+    let rotated = dir.join("events.jsonl.1");
+    let mut act = actor(&["--calls", "500", "--phases", "2"]);
+    let pid = act.id().to_string();
+    let logger = Logger::start(&["--json", "--pid", &pid, "--output", path.to_str().unwrap()]);
+    let count = |p: &std::path::Path| {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("\"syscall\":\"getppid\""))
+            .count()
+    };
+    let wait_until = |what: &str, f: &dyn Fn() -> bool| {
+        let t = Instant::now();
+        while !f() {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_until("start record", &|| {
+        std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .contains("\"start\"")
+    });
+    go(&mut act);
+    wait_until("phase 1", &|| count(&path) == 500);
+    std::fs::rename(&path, &rotated).unwrap();
+    logger.signal(Signal::SIGHUP);
+    wait_until("reopen", &|| path.exists());
+    go(&mut act);
+    assert!(act.wait().unwrap().success());
+    logger.signal(Signal::SIGINT);
+    let (status, _, stderr) = logger.finish(Duration::from_secs(10));
+    assert!(status.success(), "{stderr}");
+    assert_eq!(count(&rotated), 500);
+    assert_eq!(count(&path), 500);
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+fn b64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let mut out = Vec::new();
+    for chunk in s.as_bytes().chunks(4) {
+        let pad = chunk.iter().filter(|&&c| c == b'=').count();
+        let mut n = 0u32;
+        for &c in chunk {
+            n = (n << 6) | u32::from(if c == b'=' { 0 } else { val(c) });
+        }
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    out
+}
+
+/// The bytes a JSON string field stands for: NAME_b64 when present, else the string.
+fn recover(rec: &Value, key: &str) -> Vec<u8> {
+    match rec.get(format!("{key}_b64")) {
+        Some(Value::String(b)) => b64_decode(b),
+        _ => rec[key].as_str().unwrap().as_bytes().to_vec(),
+    }
+}
+
+const HOSTILE_COMM: &[u8] = b"\x1b[2Jev\rl\x07\xc2\x9b\xff";
+fn hostile_argv() -> Vec<Vec<u8>> {
+    vec![
+        b"hostile".to_vec(),
+        b"\x1b]0;owned\x07".to_vec(),
+        b"line1\nline2\r".to_vec(),
+        "\u{9b}31m\u{202e}txt.exe".as_bytes().to_vec(),
+        b"quote\" and 'single' and space".to_vec(),
+        b"".to_vec(),
+        b"bad\xff\xfeutf8".to_vec(),
+        b"back\\slash".to_vec(),
+    ]
+}
+
+fn hostile_target() -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempdir();
+    let name = std::ffi::OsStr::from_bytes(b"ev\x1b[31mil\n\xff\xe2\x80\xae name");
+    let link = dir.join(name);
+    std::os::unix::fs::symlink("/bin/true", &link).unwrap();
+    link
+}
+
+fn run_hostile(json: bool) -> (Vec<String>, String, std::path::PathBuf, u32) {
+    let target = hostile_target();
+    let mut act = actor(&[std::ffi::OsStr::new("--hostile"), target.as_os_str()]);
+    let pid = act.id();
+    let pid_s = pid.to_string();
+    let mut args = vec!["--pid", pid_s.as_str(), "--skip-others"];
+    if json {
+        args.push("--json");
+    }
+    let logger = Logger::start(&args);
+    if json {
+        logger.wait_for(Duration::from_secs(30), |l| {
+            l.contains("\"type\":\"start\"")
+        });
+    } else {
+        logger.wait_for_stderr(Duration::from_secs(30), |l| l.contains("dispatch="));
+    }
+    go(&mut act);
+    let _ = act.wait();
+    let mut lines = logger.wait_for(Duration::from_secs(10), |l| l.contains("xecut"));
+    logger.signal(Signal::SIGINT);
+    let (status, rest, stderr) = logger.finish(Duration::from_secs(10));
+    assert!(status.success(), "{stderr}");
+    lines.extend(rest);
+    (lines, stderr, target, pid)
+}
+
+#[test]
+fn hostile_strings_in_json_parse_and_round_trip() {
+    if !bpf_available("hostile_strings_in_json_parse_and_round_trip")
+        || !require_tool("hostile", "jq")
+    {
+        return;
+    }
+    use std::os::unix::ffi::OsStrExt;
+    let (lines, _, target, pid) = run_hostile(true);
+    let records = parse(&lines);
+    let exec = records
+        .iter()
+        .find(|r| r["handler"] == "exec" && r["pid"] == pid)
+        .expect("exec record");
+    assert_eq!(recover(exec, "comm"), HOSTILE_COMM);
+    assert_eq!(recover(exec, "filename"), target.as_os_str().as_bytes());
+    let argv: Vec<Vec<u8>> = match exec.get("argv_b64") {
+        Some(Value::Array(a)) => a.iter().map(|v| b64_decode(v.as_str().unwrap())).collect(),
+        _ => panic!("argv has invalid UTF-8, so argv_b64 must be there: {exec}"),
+    };
+    assert_eq!(argv, hostile_argv());
+    for line in &lines {
+        assert!(
+            !line.bytes().any(|b| b < 0x20 || b == 0x7f),
+            "raw control byte in {line:?}"
+        );
+        assert!(
+            !line.contains('\u{202e}') && !line.contains('\u{9b}'),
+            "{line:?}"
+        );
+    }
+    let mut jq = Command::new("jq")
+        .args(["-e", "."])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    jq.stdin
+        .take()
+        .unwrap()
+        .write_all((lines.join("\n") + "\n").as_bytes())
+        .unwrap();
+    assert!(jq.wait().unwrap().success());
+}
+
+#[test]
+fn hostile_strings_in_human_lines_are_escaped_one_line_each() {
+    if !bpf_available("hostile_strings_in_human_lines_are_escaped_one_line_each") {
+        return;
+    }
+    let (lines, stderr, _, _) = run_hostile(false);
+    for line in &lines {
+        assert!(
+            !line.bytes().any(|b| b < 0x20 || b == 0x7f),
+            "raw control byte in {line:?}"
+        );
+        assert!(
+            !line.contains('\u{202e}') && !line.contains('\u{9b}'),
+            "{line:?}"
+        );
+    }
+    let exec = lines
+        .iter()
+        .find(|l| l.contains("Executing a program"))
+        .unwrap();
+    assert!(exec.contains("\\e[2Jev\\rl\\x07\\u{9b}\\xff-"), "{exec}");
+    assert!(
+        exec.contains(": ev\\e[31mil\\n\\xff\\u{202e}\" name\"".trim_end_matches('"'))
+            || exec.contains("ev\\e[31mil\\n\\xff\\u{202e} name"),
+        "{exec}"
+    );
+    assert!(exec.contains(
+        " \\e]0;owned\\x07 line1\\nline2\\r \\u{9b}31m\\u{202e}txt.exe \"quote\\\" and 'single' and space\" \"\" bad\\xff\\xfeutf8 back\\\\slash"
+    ), "{exec}");
+    let delivered: usize = stderr
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("tailcall-logger: ")?
+                .split_once(" records delivered")
+        })
+        .map(|(n, _)| n.parse().unwrap())
+        .unwrap();
+    assert_eq!(delivered, lines.len(), "one line per record");
+}
+
+/// Unreadable or oversized user memory is marked in the record, never an empty string.
+#[test]
+fn user_memory_faults_are_marked() {
+    if !bpf_available("user_memory_faults_are_marked") {
+        return;
+    }
+    let mut act = actor(&["--faults"]);
+    let pid = act.id();
+    let pid_s = pid.to_string();
+    let (logger, mut lines) = start_json(&["--json", "--pid", &pid_s]);
+    go(&mut act);
+    assert!(act.wait().unwrap().success());
+    logger.signal(Signal::SIGINT);
+    let (status, rest, stderr) = logger.finish(Duration::from_secs(10));
+    assert!(status.success(), "{stderr}");
+    lines.extend(rest);
+    let records = parse(&lines);
+    let execs: Vec<&Value> = records.iter().filter(|r| r["handler"] == "exec").collect();
+    assert_eq!(execs.len(), 5, "{execs:?}");
+    let missing = "/nonexistent/tcl-fault-target";
+    // 1: filename in an unmapped page
+    assert_eq!(execs[0]["filename_status"], "fault");
+    assert_eq!(execs[0]["argv"], serde_json::json!([missing]));
+    // 2: NULL argv
+    assert_eq!(execs[1]["filename"], missing);
+    assert_eq!(execs[1]["argv_status"], "null");
+    assert_eq!(execs[1]["argc"], 0);
+    // 3: 10,000 arguments: the first 32, marked truncated
+    assert_eq!(execs[2]["argv_status"], "truncated");
+    assert_eq!(execs[2]["argv_truncated"], true);
+    assert_eq!(execs[2]["argc"], 32);
+    assert_eq!(execs[2]["argv"][31], "a31");
+    // 4: one 128 KiB argument: 255 bytes of it, marked truncated
+    assert_eq!(execs[3]["argv_status"], "truncated");
+    assert_eq!(execs[3]["argv"][1].as_str().unwrap().len(), 255);
+    // 5: argv in an unmapped page
+    assert_eq!(execs[4]["argv_status"], "fault");
+    let summary = records.iter().find(|r| r["type"] == "summary").unwrap();
+    assert!(summary["read_faults"].as_u64().unwrap() >= 2, "{summary}");
+}
+
+/// CAP_BPF and CAP_PERFMON are enough: a non-root user with only those (ambient) runs it.
+#[test]
+fn runs_with_only_cap_bpf_and_cap_perfmon() {
+    if !bpf_available("runs_with_only_cap_bpf_and_cap_perfmon") || !require_tool("caps", "setpriv")
+    {
+        return;
+    }
+    for transport in ["ringbuf", "perf"] {
+        let out = Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all,+bpf,+perfmon",
+                "--ambient-caps=+bpf,+perfmon",
+                LOGGER,
+                "--json",
+                "--skip-others",
+                "--duration",
+                "1",
+                "--transport",
+                transport,
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{transport}: {stderr}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.lines().next().unwrap().contains("\"type\":\"start\""),
+            "{text}"
+        );
+        assert!(
+            text.lines()
+                .last()
+                .unwrap()
+                .contains("\"type\":\"summary\""),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn no_argv_keeps_argv_in_the_kernel_and_redact_masks_matches() {
+    if !bpf_available("no_argv_keeps_argv_in_the_kernel_and_redact_masks_matches") {
+        return;
+    }
+    for (flags, check) in [
+        (vec!["--no-argv"], "omitted"),
+        (
+            vec!["--redact", "two\\s+words", "--redact", "x=\\d"],
+            "redacted",
+        ),
+    ] {
+        let mut act = actor(&["--act"]);
+        let pid = act.id().to_string();
+        let mut args = vec!["--json", "--pid", pid.as_str(), "--skip-others"];
+        args.extend(flags.iter().copied());
+        let (logger, _) = start_json(&args);
+        go(&mut act);
+        assert!(act.wait().unwrap().success());
+        let lines = logger.wait_for(Duration::from_secs(10), |l| l.contains("\"exec\""));
+        logger.signal(Signal::SIGINT);
+        let _ = logger.finish(Duration::from_secs(10));
+        let exec: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+        match check {
+            "omitted" => {
+                assert_eq!(exec["argv_status"], "omitted");
+                assert_eq!(exec["argv"], serde_json::json!([]));
+            }
+            _ => assert_eq!(
+                exec["argv"],
+                serde_json::json!([
+                    "tcl-exec-target",
+                    "--exec-target",
+                    "<redacted>",
+                    "<redacted>"
+                ])
+            ),
+        }
+    }
+}
