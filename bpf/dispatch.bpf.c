@@ -18,6 +18,8 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+_Static_assert(ARG_MAX_LEN == 256, "handle_exec detects a full argument with n >> 8");
+
 /* Set by userspace before load (frozen rodata: the verifier prunes the dead branches). */
 const volatile __u32 self_tgid = 0;          /* the logger itself; 0 = none */
 const volatile __u32 filter_tgid = 0;        /* 0 = every process */
@@ -211,8 +213,8 @@ static __always_inline int handle_exec(struct bpf_raw_tracepoint_args *ctx, long
 	const char *filename;
 	struct exec_record *e;
 	__u32 zero = 0, off = 0;
+	long n, long_arg = 0;
 	__u64 size;
-	long n;
 
 	e = bpf_map_lookup_elem(&exec_scratch, &zero);
 	if (!e)
@@ -271,8 +273,9 @@ static __always_inline int handle_exec(struct bpf_raw_tracepoint_args *ctx, long
 			count_fault();
 			goto send;
 		}
-		if (n == ARG_MAX_LEN)
-			e->argv_status = READ_TRUNCATED;
+		/* Branch-free on purpose: a branch here would double the verifier's states on
+		 * every iteration (2^MAX_ARGS paths); n >> 8 is 1 only for n == ARG_MAX_LEN. */
+		long_arg |= n >> 8;
 		off += n;
 		e->argc++;
 	}
@@ -284,6 +287,8 @@ static __always_inline int handle_exec(struct bpf_raw_tracepoint_args *ctx, long
 			e->argv_status = READ_TRUNCATED;
 	}
 send:
+	if (long_arg && e->argv_status == READ_OK)
+		e->argv_status = READ_TRUNCATED;
 	e->args_len = off;
 	size = sizeof(*e) - ARGS_BUF_LEN + off;
 	if (size > sizeof(*e))

@@ -221,6 +221,17 @@ pub fn load<'obj>(
 /// Fills every slot of the prog array, then attaches the dispatcher: in this order, or the
 /// first syscalls would find empty slots.
 pub fn attach(skel: &DispatchSkel, table: &HandlerTable, dispatch: Dispatch) -> Result<Link> {
+    fill_prog_array(skel, table, dispatch)?;
+    let prog = match dispatch {
+        Dispatch::Tail => &skel.progs.dispatch_tail,
+        Dispatch::Inline => &skel.progs.dispatch_inline,
+    };
+    prog.attach_raw_tracepoint("sys_enter")
+        .map_err(|e| load_failure("attaching to raw tracepoint sys_enter", e))
+}
+
+/// One handler program per slot, for every syscall number of the table (tail calls only).
+pub fn fill_prog_array(skel: &DispatchSkel, table: &HandlerTable, dispatch: Dispatch) -> Result<()> {
     if dispatch == Dispatch::Tail {
         let fd_of = |kind: Kind| {
             let prog = match kind {
@@ -239,12 +250,7 @@ pub fn attach(skel: &DispatchSkel, table: &HandlerTable, dispatch: Dispatch) -> 
                 .map_err(|e| load_failure(&format!("filling prog-array slot {nr}"), e))?;
         }
     }
-    let prog = match dispatch {
-        Dispatch::Tail => &skel.progs.dispatch_tail,
-        Dispatch::Inline => &skel.progs.dispatch_inline,
-    };
-    prog.attach_raw_tracepoint("sys_enter")
-        .map_err(|e| load_failure("attaching to raw tracepoint sys_enter", e))
+    Ok(())
 }
 
 #[cfg(test)]
