@@ -36,7 +36,7 @@ fn main() {
         .build_and_generate(out.join("dispatch.skel.rs"))
         .expect("compiling bpf/dispatch.bpf.c (needs clang; `make deps` installs it)");
 
-    embed_min_btf(&out, &obj);
+    embed_min_btf(&out, &obj, &arch);
 
     println!("cargo:rerun-if-changed=bpf");
     println!("cargo:rerun-if-env-changed=TAILCALL_LOGGER_BTF_SOURCE");
@@ -46,11 +46,23 @@ fn main() {
 /// `bpftool gen min_core_btf` from the build machine's kernel BTF (or from the file named by
 /// TAILCALL_LOGGER_BTF_SOURCE, e.g. an arm64 kernel's BTF for a cross build). An empty file
 /// means "none embedded"; the logger then says so instead of guessing.
-fn embed_min_btf(out: &std::path::Path, obj: &std::path::Path) {
+fn embed_min_btf(out: &std::path::Path, obj: &std::path::Path, target_arch: &str) {
     let dest = out.join("min_core.btf");
-    let source = env::var("TAILCALL_LOGGER_BTF_SOURCE")
-        .unwrap_or_else(|_| "/sys/kernel/btf/vmlinux".to_string());
-    let made = std::path::Path::new(&source).exists()
+    let host_arch = env::var("HOST")
+        .ok()
+        .and_then(|h| h.split('-').next().map(str::to_string))
+        .unwrap_or_default();
+    // The build machine's BTF describes the build machine's architecture: for a cross build
+    // it would give arm64 code x86_64 register layouts. Without an explicit source, embed
+    // nothing rather than something wrong.
+    let default_source = if host_arch == target_arch {
+        "/sys/kernel/btf/vmlinux".to_string()
+    } else {
+        String::new()
+    };
+    let source = env::var("TAILCALL_LOGGER_BTF_SOURCE").unwrap_or(default_source);
+    let made = !source.is_empty()
+        && std::path::Path::new(&source).exists()
         && Command::new("bpftool")
             .args(["gen", "min_core_btf"])
             .arg(&source)
