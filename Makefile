@@ -45,7 +45,11 @@ clippy: deps
 
 lint: fmt-check clippy
 
+# Everything CI runs: the targets from mk/*.mk join in through TEST_EXTRA.
+TEST_EXTRA ?= package-test
+
 test: test-deps lint unit test-host
+	$(MAKE) $(TEST_EXTRA)
 
 clean:
 	$(CARGO) clean

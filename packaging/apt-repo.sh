@@ -23,6 +23,8 @@ apt-ftparchive \
   -o APT::FTPArchive::Release::Origin=tailcall-logger-local \
   -o APT::FTPArchive::Release::Label=tailcall-logger-local \
   -o APT::FTPArchive::Release::Description="tailcall-logger local repository" \
-  release . > Release
+  release . > ../.Release.tmp
+# (written outside, or the half-written Release would list itself)
+mv ../.Release.tmp Release
 chmod a+r Packages Packages.gz Release
 echo "deb [trusted=yes] file:$(pwd) ./"

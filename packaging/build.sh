@@ -43,6 +43,8 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 [ -x "$bin" ] || die "$bin is missing: run make build ARCH=$arch first"
 file -L "$bin" | grep -q 'statically linked\|static-pie linked' || die "$bin is not static"
+case "$arch" in x86_64) elf='x86-64' ;; aarch64) elf='ARM aarch64' ;; esac
+file -L "$bin" | grep -q "$elf" || die "$bin is not an $arch binary"
 got=$("$assets_bin" --version) || die "$assets_bin does not run here"
 [ "$got" = "tailcall-logger $version" ] ||
   die "$assets_bin says '$got', Cargo.toml says $version: rebuild (make build)"

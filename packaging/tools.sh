@@ -3,8 +3,8 @@
 #   packaging/tools.sh build   cargo-deb, cargo-generate-rpm (cargo install --locked, cached
 #                              in $CARGO_HOME/bin, ~/.cargo/bin by default), gzip
 #   packaging/tools.sh test    the above plus lintian, rpm, rpmlint, apt-utils
-#                              (apt-ftparchive), man-db, systemd (systemd-analyze), jq,
-#                              logrotate
+#                              (apt-ftparchive), man-db, systemd (systemd-analyze),
+#                              systemd-container (systemd-nspawn), jq, logrotate
 set -euo pipefail
 what=${1:-build}
 
@@ -14,7 +14,7 @@ CARGO_GENERATE_RPM_VERSION=0.21.1
 
 pkgs=(gzip)
 if [ "$what" = test ]; then
-  pkgs+=(lintian rpm rpmlint apt-utils man-db systemd jq logrotate)
+  pkgs+=(lintian rpm rpmlint apt-utils man-db systemd systemd-container jq logrotate)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
