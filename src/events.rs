@@ -384,7 +384,13 @@ mod properties {
         let mut h = Vec::new();
         human::event(&mut h, ev, "execve", &args);
         let mut j = Vec::new();
-        json::event(&mut j, ev, "execve", &args, &crate::clock::Clock::with_offset(0));
+        json::event(
+            &mut j,
+            ev,
+            "execve",
+            &args,
+            &crate::clock::Clock::with_offset(0),
+        );
         (h, j)
     }
 

@@ -231,7 +231,11 @@ pub fn attach(skel: &DispatchSkel, table: &HandlerTable, dispatch: Dispatch) -> 
 }
 
 /// One handler program per slot, for every syscall number of the table (tail calls only).
-pub fn fill_prog_array(skel: &DispatchSkel, table: &HandlerTable, dispatch: Dispatch) -> Result<()> {
+pub fn fill_prog_array(
+    skel: &DispatchSkel,
+    table: &HandlerTable,
+    dispatch: Dispatch,
+) -> Result<()> {
     if dispatch == Dispatch::Tail {
         let fd_of = |kind: Kind| {
             let prog = match kind {
