@@ -72,8 +72,10 @@ fn dispatchers_under_test_run() {
             records.set(0);
             let mut ctx = [0u8; 16];
             ctx[8..].copy_from_slice(&nr.to_ne_bytes());
-            let mut input = ProgramInput::default();
-            input.context_in = Some(&mut ctx);
+            let input = ProgramInput {
+                context_in: Some(&mut ctx),
+                ..Default::default()
+            };
             let out = prog.test_run(input).unwrap();
             assert_eq!(out.return_value, 0);
             rb.consume().unwrap();
