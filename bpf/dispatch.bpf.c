@@ -161,15 +161,19 @@ static __always_inline void fill_header(struct record_header *h, long nr, __u8 k
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
-static __always_inline long ringbuf_flags(void)
+static __always_inline long ringbuf_flags(__u64 size)
 {
+	__u64 avail;
+
 	if (!wakeup_bytes)
 		return 0;
-	/* Batch wakeups: the reader polls with a short timeout anyway, so it only needs a
-	 * nudge when the ring fills up. */
-	return bpf_ringbuf_query(&events_rb, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
-		       BPF_RB_FORCE_WAKEUP :
-		       BPF_RB_NO_WAKEUP;
+	/* Wake the reader once, when this record takes the backlog over the threshold. A
+	 * reader that is behind is awake anyway (its poll returns while data is pending), and
+	 * an idle one polls with a short timeout: waking it per record would cost every
+	 * logged syscall an irq_work. */
+	avail = bpf_ringbuf_query(&events_rb, BPF_RB_AVAIL_DATA);
+	return avail < wakeup_bytes && avail + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP :
+								     BPF_RB_NO_WAKEUP;
 }
 
 static __always_inline void output(void *ctx, void *data, __u64 size)
@@ -178,7 +182,7 @@ static __always_inline void output(void *ctx, void *data, __u64 size)
 	long err;
 
 	if (use_ringbuf)
-		err = bpf_ringbuf_output(&events_rb, data, size, ringbuf_flags());
+		err = bpf_ringbuf_output(&events_rb, data, size, ringbuf_flags(size));
 	else
 		err = bpf_perf_event_output(ctx, &events_pb, BPF_F_CURRENT_CPU, data, size);
 	if (!c)

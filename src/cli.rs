@@ -125,7 +125,7 @@ pub struct RunArgs {
     pub include_self: bool,
 
     /// Ring buffer size in bytes (a power of two, at least one page)
-    #[arg(long, hide = true, value_parser = parse_ring_size, default_value = "16777216")]
+    #[arg(long, hide = true, value_parser = parse_ring_size, default_value = "4194304")]
     pub ringbuf_bytes: u32,
 
     /// Perf buffer pages per CPU (a power of two)
@@ -203,7 +203,7 @@ mod tests {
         assert!(!cli.run.json);
         assert_eq!(cli.run.kernel.dispatch, DispatchChoice::Auto);
         assert_eq!(cli.run.kernel.transport, TransportChoice::Auto);
-        assert_eq!(cli.run.ringbuf_bytes, 16 << 20);
+        assert_eq!(cli.run.ringbuf_bytes, 4 << 20);
     }
 
     #[test]

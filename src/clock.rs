@@ -49,19 +49,26 @@ impl Default for Clock {
 }
 
 pub fn write_rfc3339(out: &mut Vec<u8>, wall_ns: i128) {
-    use std::io::Write;
+    use crate::output::digits::padded;
     let secs = wall_ns.div_euclid(1_000_000_000) as i64;
-    let nanos = wall_ns.rem_euclid(1_000_000_000) as u32;
+    let nanos = wall_ns.rem_euclid(1_000_000_000) as u64;
     let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
+    let sod = secs.rem_euclid(86_400) as u64;
     let (y, m, d) = civil_from_days(days);
-    let _ = write!(
-        out,
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
-    );
+    padded(out, y.max(0) as u64, 4);
+    for (sep, v) in [
+        (b'-', u64::from(m)),
+        (b'-', u64::from(d)),
+        (b'T', sod / 3600),
+        (b':', sod / 60 % 60),
+        (b':', sod % 60),
+    ] {
+        out.push(sep);
+        padded(out, v, 2);
+    }
+    out.push(b'.');
+    padded(out, nanos, 9);
+    out.push(b'Z');
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
@@ -100,6 +107,10 @@ mod tests {
             "2026-11-25T03:31:12.123456789Z"
         );
         assert_eq!(fmt(-1), "1969-12-31T23:59:59.999999999Z");
+        assert_eq!(
+            fmt(253_402_300_799_999_999_999),
+            "9999-12-31T23:59:59.999999999Z"
+        );
     }
 
     #[test]

@@ -93,17 +93,36 @@ pub fn natural_kind(name: &str) -> Kind {
     }
 }
 
-/// The original example's wording for a record.
-pub fn message(kind: Kind, syscall: &str) -> std::borrow::Cow<'static, str> {
-    match kind {
-        Kind::Exec => "Executing a program".into(),
-        Kind::Timer => match syscall {
-            "timer_create" => "Creating a timer".into(),
-            "timer_delete" => "Deleting a timer".into(),
-            _ => "Some other timer operation".into(),
-        },
-        Kind::Other | Kind::Ignore => format!("Another syscall: {syscall}").into(),
+/// The original example's wording for a record: fixed text, and for "other" records the
+/// syscall's name after it. Kept in two parts so formatting a record allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Message<'a> {
+    pub text: &'static str,
+    pub syscall: Option<&'a str>,
+}
+
+impl std::fmt::Display for Message<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.text)?;
+        if let Some(name) = self.syscall {
+            write!(f, ": {name}")?;
+        }
+        Ok(())
     }
+}
+
+pub fn message(kind: Kind, syscall: &str) -> Message<'_> {
+    let text = match kind {
+        Kind::Exec => "Executing a program",
+        Kind::Timer => match syscall {
+            "timer_create" => "Creating a timer",
+            "timer_delete" => "Deleting a timer",
+            _ => "Some other timer operation",
+        },
+        Kind::Other | Kind::Ignore => "Another syscall",
+    };
+    let syscall = matches!(kind, Kind::Other | Kind::Ignore).then_some(syscall);
+    Message { text, syscall }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -244,15 +263,24 @@ mod tests {
 
     #[test]
     fn wording_of_the_original() {
-        assert_eq!(message(Kind::Exec, "execve"), "Executing a program");
-        assert_eq!(message(Kind::Timer, "timer_create"), "Creating a timer");
-        assert_eq!(message(Kind::Timer, "timer_delete"), "Deleting a timer");
         assert_eq!(
-            message(Kind::Timer, "timer_settime"),
+            message(Kind::Exec, "execve").to_string(),
+            "Executing a program"
+        );
+        assert_eq!(
+            message(Kind::Timer, "timer_create").to_string(),
+            "Creating a timer"
+        );
+        assert_eq!(
+            message(Kind::Timer, "timer_delete").to_string(),
+            "Deleting a timer"
+        );
+        assert_eq!(
+            message(Kind::Timer, "timer_settime").to_string(),
             "Some other timer operation"
         );
         assert_eq!(
-            message(Kind::Other, "setitimer"),
+            message(Kind::Other, "setitimer").to_string(),
             "Another syscall: setitimer"
         );
     }

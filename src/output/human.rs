@@ -2,30 +2,34 @@
 //! `COMM-PID [CPU] SECONDS.MICROS: MESSAGE`, with the exec details after the wording.
 
 use std::borrow::Cow;
-use std::io::Write;
 
+use super::digits;
 use super::text::{escape_into, push_arg};
 use crate::events::{Event, ReadStatus};
 use crate::handlers::{self, Kind};
 
 /// `args` is the exec record's argv after the argv policy (redaction) was applied.
 pub fn event(out: &mut Vec<u8>, ev: &Event, syscall: &str, args: &[Cow<[u8]>]) {
-    let mut comm = Vec::with_capacity(16);
-    escape_into(&mut comm, ev.comm, false);
-    let pad = 16usize.saturating_sub(comm.len());
-    out.extend(std::iter::repeat_n(b' ', pad));
-    out.extend_from_slice(&comm);
-    let secs = ev.ktime_ns / 1_000_000_000;
-    let micros = ev.ktime_ns % 1_000_000_000 / 1000;
-    let _ = write!(
-        out,
-        "-{:<7} [{:03}] {}.{:06}: {}",
-        ev.tid,
-        ev.cpu,
-        secs,
-        micros,
-        handlers::message(ev.kind, syscall)
-    );
+    // Right-aligned in 16 columns like the trace pipe; escaped in place, then padded.
+    let start = out.len();
+    escape_into(out, ev.comm, false);
+    let pad = 16usize.saturating_sub(out.len() - start);
+    out.splice(start..start, std::iter::repeat_n(b' ', pad));
+    out.push(b'-');
+    digits::left(out, ev.tid.into(), 7);
+    out.extend_from_slice(b" [");
+    digits::padded(out, ev.cpu.into(), 3);
+    out.extend_from_slice(b"] ");
+    digits::uint(out, ev.ktime_ns / 1_000_000_000);
+    out.push(b'.');
+    digits::padded(out, ev.ktime_ns % 1_000_000_000 / 1000, 6);
+    out.extend_from_slice(b": ");
+    let message = handlers::message(ev.kind, syscall);
+    out.extend_from_slice(message.text.as_bytes());
+    if let Some(name) = message.syscall {
+        out.extend_from_slice(b": ");
+        escape_into(out, name.as_bytes(), false);
+    }
     if let (Kind::Exec, Some(exec)) = (ev.kind, &ev.exec) {
         out.extend_from_slice(b": ");
         match exec.filename_status {

@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 use std::io::Write;
 
+use super::digits;
 use crate::clock::Clock;
 use crate::events::{Event, ReadStatus};
 use crate::handlers::{self, Kind};
@@ -22,8 +23,30 @@ fn needs_unicode_escape(c: char) -> bool {
 /// Writes `bytes` as a JSON string; returns false if they were not valid UTF-8 (and were
 /// written lossily).
 pub fn string(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
-    let mut valid = true;
+    string_parts(out, &[bytes])
+}
+
+/// One JSON string made of several pieces (no concatenation buffer needed).
+pub fn string_parts(out: &mut Vec<u8>, parts: &[&[u8]]) -> bool {
     out.push(b'"');
+    let mut valid = true;
+    for part in parts {
+        valid &= escape(out, part);
+    }
+    out.push(b'"');
+    valid
+}
+
+fn escape(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
+    // The common case, plain printable ASCII, goes through in one copy.
+    if bytes
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.extend_from_slice(bytes);
+        return true;
+    }
+    let mut valid = true;
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
             match c {
@@ -46,7 +69,6 @@ pub fn string(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
             out.extend_from_slice("\u{FFFD}".as_bytes());
         }
     }
-    out.push(b'"');
     valid
 }
 
@@ -72,9 +94,13 @@ pub fn base64(out: &mut Vec<u8>, bytes: &[u8]) {
 
 /// `"key":"value"` plus `"key_b64":"..."` when the value is not UTF-8.
 fn field_bytes(out: &mut Vec<u8>, key: &str, bytes: &[u8]) {
-    let _ = write!(out, ",\"{key}\":");
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
     if !string(out, bytes) {
-        let _ = write!(out, ",\"{key}_b64\":\"");
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"_b64\":\"");
         base64(out, bytes);
         out.push(b'"');
     }
@@ -82,35 +108,43 @@ fn field_bytes(out: &mut Vec<u8>, key: &str, bytes: &[u8]) {
 
 /// `args` is the exec record's argv after the argv policy (redaction) was applied.
 pub fn event(out: &mut Vec<u8>, ev: &Event, syscall: &str, args: &[Cow<[u8]>], clock: &Clock) {
-    let _ = write!(
-        out,
-        "{{\"v\":{SCHEMA_VERSION},\"type\":\"syscall\",\"ts\":\""
-    );
+    out.extend_from_slice(b"{\"v\":");
+    digits::uint(out, SCHEMA_VERSION);
+    out.extend_from_slice(b",\"type\":\"syscall\",\"ts\":\"");
     clock.write_rfc3339(out, ev.ktime_ns);
-    let _ = write!(
-        out,
-        "\",\"ktime_ns\":{},\"cpu\":{},\"pid\":{},\"tid\":{},\"ppid\":",
-        ev.ktime_ns, ev.cpu, ev.pid, ev.tid
-    );
+    out.extend_from_slice(b"\",\"ktime_ns\":");
+    digits::uint(out, ev.ktime_ns);
+    out.extend_from_slice(b",\"cpu\":");
+    digits::uint(out, ev.cpu);
+    out.extend_from_slice(b",\"pid\":");
+    digits::uint(out, ev.pid);
+    out.extend_from_slice(b",\"tid\":");
+    digits::uint(out, ev.tid);
+    out.extend_from_slice(b",\"ppid\":");
     match ev.ppid {
-        Some(p) => {
-            let _ = write!(out, "{p}");
-        }
+        Some(p) => digits::uint(out, p),
         None => out.extend_from_slice(b"null"),
     }
-    let _ = write!(out, ",\"uid\":{}", ev.uid);
+    out.extend_from_slice(b",\"uid\":");
+    digits::uint(out, ev.uid);
     field_bytes(out, "comm", ev.comm);
-    let _ = write!(out, ",\"nr\":{},\"syscall\":", ev.nr);
+    out.extend_from_slice(b",\"nr\":");
+    digits::uint(out, ev.nr);
+    out.extend_from_slice(b",\"syscall\":");
     string(out, syscall.as_bytes());
-    let _ = write!(out, ",\"handler\":\"{}\",\"message\":", ev.kind.name());
-    string(out, handlers::message(ev.kind, syscall).as_bytes());
+    out.extend_from_slice(b",\"handler\":\"");
+    out.extend_from_slice(ev.kind.name().as_bytes());
+    out.extend_from_slice(b"\",\"message\":");
+    let message = handlers::message(ev.kind, syscall);
+    match message.syscall {
+        Some(name) => string_parts(out, &[message.text.as_bytes(), b": ", name.as_bytes()]),
+        None => string(out, message.text.as_bytes()),
+    };
     if let (Kind::Exec, Some(exec)) = (ev.kind, &ev.exec) {
         field_bytes(out, "filename", exec.filename);
-        let _ = write!(
-            out,
-            ",\"filename_status\":\"{}\",\"argv\":[",
-            exec.filename_status.name()
-        );
+        out.extend_from_slice(b",\"filename_status\":\"");
+        out.extend_from_slice(exec.filename_status.name().as_bytes());
+        out.extend_from_slice(b"\",\"argv\":[");
         let mut all_valid = true;
         for (i, arg) in args.iter().enumerate() {
             if i > 0 {
@@ -131,13 +165,13 @@ pub fn event(out: &mut Vec<u8>, ev: &Event, syscall: &str, args: &[Cow<[u8]>], c
             }
             out.push(b']');
         }
-        let _ = write!(
-            out,
-            ",\"argc\":{},\"argv_status\":\"{}\",\"argv_truncated\":{}",
-            exec.argc,
-            exec.argv_status.name(),
-            exec.argv_status == ReadStatus::Truncated
-        );
+        out.extend_from_slice(b",\"argc\":");
+        digits::uint(out, exec.argc);
+        out.extend_from_slice(b",\"argv_status\":\"");
+        out.extend_from_slice(exec.argv_status.name().as_bytes());
+        out.extend_from_slice(b"\",\"argv_truncated\":");
+        let truncated = exec.argv_status == ReadStatus::Truncated;
+        out.extend_from_slice(if truncated { b"true" } else { b"false" });
     }
     out.extend_from_slice(b"}\n");
 }

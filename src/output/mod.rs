@@ -2,6 +2,7 @@
 //! buffer; the Sink owns the destination (stdout or a file, reopened on SIGHUP), batches
 //! writes and notices a reader that went away.
 
+pub mod digits;
 pub mod human;
 pub mod json;
 pub mod text;

@@ -13,6 +13,14 @@ fn is_invisible_format(c: char) -> bool {
 /// `\n \r \t \e \\`, `\xHH` for other C0 bytes, DEL and invalid UTF-8, `\u{hhhh}` for C1
 /// controls and bidi/zero-width code points. With `quote`, `"` is escaped too.
 pub fn escape_into(out: &mut Vec<u8>, bytes: &[u8], quote: bool) {
+    // The common case, plain printable ASCII, goes through in one copy.
+    if bytes
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'\\' && !(quote && b == b'"'))
+    {
+        out.extend_from_slice(bytes);
+        return;
+    }
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
             match c {
