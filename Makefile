@@ -46,7 +46,7 @@ clippy: deps
 lint: fmt-check clippy
 
 # Everything CI runs: the targets from mk/*.mk join in through TEST_EXTRA.
-TEST_EXTRA ?= package-test
+TEST_EXTRA ?= package-test vm-test
 
 test: test-deps lint unit test-host
 	$(MAKE) $(TEST_EXTRA)

@@ -1,0 +1,6 @@
+# The multi-kernel matrix in QEMU (vm/run.sh): make vm-test [ARCH=aarch64] [KERNELS="5.10 6.1"]
+KERNELS ?=
+
+.PHONY: vm-test
+vm-test: build
+	ARCH=$(ARCH) KERNELS="$(KERNELS)" vm/run.sh
