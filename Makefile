@@ -46,7 +46,7 @@ clippy: deps
 lint: fmt-check clippy
 
 # Everything CI runs: the targets from mk/*.mk join in through TEST_EXTRA.
-TEST_EXTRA ?= package-test vm-test
+TEST_EXTRA ?= package-test vm-test vm-test-aarch64
 
 test: test-deps lint unit test-host
 	$(MAKE) $(TEST_EXTRA)

@@ -9,6 +9,11 @@
  * one header valid for x86_64 and arm64 and for every kernel from 5.10 on, and keeps the
  * embedded minimal BTF (bpftool gen min_core_btf) small. The enum values below are kernel
  * UAPI and never change.
+ *
+ * x86_64 types: from the build machine's /sys/kernel/btf/vmlinux. arm64 types: from the
+ * BTF of Debian's arm64 cloud kernel, cut out of its Image with scripts/kernel-btf.py and
+ * dumped with `bpftool btf dump file arm64.btf format c` (identical to what an arm64 guest
+ * shows in /sys/kernel/btf/vmlinux). libbpf-cargo passes -D__TARGET_ARCH_x86 or _arm64.
  */
 #ifndef __VMLINUX_H__
 #define __VMLINUX_H__

@@ -4,3 +4,8 @@ KERNELS ?=
 .PHONY: vm-test
 vm-test: build
 	ARCH=$(ARCH) KERNELS="$(KERNELS)" vm/run.sh
+
+# make test covers both architectures; the aarch64 half cross-builds first.
+.PHONY: vm-test-aarch64
+vm-test-aarch64:
+	$(MAKE) vm-test ARCH=aarch64

@@ -31,6 +31,14 @@ case "$arch" in
     # Debian's cross gcc emits outline atomics that rustc's musl link does not provide.
     echo "export CFLAGS_$t='-idirafter $inc -mno-outline-atomics'"
     echo "export CARGO_TARGET_${T}_LINKER=aarch64-linux-gnu-gcc"
+    # The embedded minimal BTF must describe an arm64 kernel: cut it from the BTF of the
+    # newest Debian arm64 cloud kernel (downloaded and cached by vm/kernels.sh).
+    btf=$top/target/btf/arm64.btf
+    if [ ! -s "$btf" ]; then
+      mkdir -p "$(dirname "$btf")"
+      "$top/scripts/kernel-btf.py" "$("$top/vm/kernels.sh" aarch64 newest)" "$btf" >&2
+    fi
+    echo "export TAILCALL_LOGGER_BTF_SOURCE=$btf"
     ;;
 esac
 # musl has no argp, fts or obstack; libelf needs none of them.

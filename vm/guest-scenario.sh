@@ -12,6 +12,22 @@ echo PROBE-END
 if [ $rc = 0 ]; then echo "CELL probe PASS"; else echo "CELL probe FAIL exit $rc"; fi
 
 $S --logger $L --label auto
+
+# --dispatch tail: where the trial load says tail calls load, it must work; where it says
+# they do not (arm64 before 6.0 refuses tail calls next to BPF-to-BPF calls), it must fail
+# with one clear line and exit 4.
+probe=$($L probe --json 2>/dev/null)
+case "$probe" in
+  *'"tail":{"error":null,"loads":true}'*)
+    $S --logger $L --label forced-tail --expect dispatch=tail -- --dispatch tail ;;
+  *)
+    out=$($L --json --dispatch tail 2>&1 >/dev/null)
+    rc=$?
+    case "$rc:$out" in
+      "4:tailcall-logger: loading the tail dispatcher"*) echo "CELL forced-tail PASS refused as expected: $out" ;;
+      *) echo "CELL forced-tail FAIL exit $rc: $out" ;;
+    esac ;;
+esac
 $S --logger $L --label skip-others -- --skip-others
 $S --logger $L --label inline --expect dispatch=inline -- --dispatch inline
 $S --logger $L --label perf --expect transport=perf -- --transport perf

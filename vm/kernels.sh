@@ -53,7 +53,7 @@ fetch_deb() { # fetch_deb PACKAGE -> path of the .deb in the cache
   deb=$(ls "$cache/debs/${pkg}_"*"_$debarch.deb" "$cache/debs/${pkg}_"*"_all.deb" 2>/dev/null | head -n 1 || true)
   if [ -z "$deb" ]; then
     (cd "$cache/debs" && apt-get "${apt_opts[@]}" -qq download "$pkg" >&2)
-    deb=$(ls "$cache/debs/${pkg}_"*.deb | head -n 1)
+    deb=$(ls "$cache/debs/${pkg}_"*"_$debarch.deb" "$cache/debs/${pkg}_"*"_all.deb" 2>/dev/null | head -n 1)
   fi
   echo "$deb"
 }

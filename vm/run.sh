@@ -17,7 +17,7 @@ jobs=${VM_JOBS:-2}
 timeout_s=${VM_TIMEOUT:-300}
 bin_dir=target/$arch-unknown-linux-musl/release
 out=target/vm-test/$arch
-cells="probe auto skip-others inline perf embedded-btf lockdown"
+cells="probe auto forced-tail skip-others inline perf embedded-btf lockdown"
 
 need() { command -v "$1" >/dev/null || { echo "vm/run.sh: installing $2" >&2; apt-get install -y -qq "$2" >/dev/null; }; }
 case "$arch" in
