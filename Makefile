@@ -11,7 +11,7 @@ STATIC_ENV = eval "$$(scripts/static-env.sh $(ARCH))" &&
 CARGO_TARGET_FLAGS := --release --target $(RUST_TARGET)
 ARGS ?=
 
-.PHONY: all deps test-deps build run unit test-host lint fmt-check clippy test clean
+.PHONY: all deps test-deps build run unit test-host lint fmt-check clippy workflow-check test clean
 
 all: build
 
@@ -43,7 +43,10 @@ fmt-check:
 clippy: deps
 	$(STATIC_ENV) $(CARGO) clippy $(CARGO_TARGET_FLAGS) --all-targets -- -D warnings
 
-lint: fmt-check clippy
+workflow-check: test-deps
+	python3 scripts/check-workflow.py
+
+lint: fmt-check clippy workflow-check
 
 # Everything CI runs: the targets from mk/*.mk join in through TEST_EXTRA.
 TEST_EXTRA ?= package-test vm-test vm-test-aarch64

@@ -21,9 +21,9 @@ for path in sorted(glob.glob(".github/workflows/*.yml")):
                 m = re.match(r"\s*make\s+(.*)", line)
                 if not m:
                     continue
-                words = shlex.split(m.group(1))
                 # ${{ matrix.X }}: substitute the first value of that matrix axis.
-                words = [re.sub(r"\$\{\{\s*matrix\.(\w+)\s*\}\}", lambda k: str(matrix[k.group(1)][0]), w) for w in words]
+                args = re.sub(r"\$\{\{\s*matrix\.(\w+)\s*\}\}", lambda k: str(matrix[k.group(1)][0]), m.group(1))
+                words = shlex.split(args)
                 ok = subprocess.run(["make", "-n", *words], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
                 print(f"{'ok  ' if ok else 'FAIL'} {path} {job_name}: make {' '.join(words)}")
                 failures += not ok

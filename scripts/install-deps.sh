@@ -9,7 +9,7 @@ arch=${2:-x86_64}
 pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config make bpftool musl-tools autoconf automake
       autopoint flex bison gawk linux-libc-dev file)
 if [ "$what" = test ]; then
-  pkgs+=(jq util-linux procps python3)
+  pkgs+=(jq util-linux procps python3 python3-yaml qemu-system-x86 qemu-system-arm cpio)
 fi
 if [ "$arch" = aarch64 ]; then
   pkgs+=(gcc-aarch64-linux-gnu musl-dev:arm64 linux-libc-dev:arm64)
