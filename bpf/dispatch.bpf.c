@@ -116,7 +116,6 @@ static __noinline int wanted(void)
 static __always_inline long admit(struct bpf_raw_tracepoint_args *ctx)
 {
 	long nr = (long)ctx->args[1];
-	struct counters *c;
 
 	/* -1: no syscall (ptrace or seccomp skipped it); never a record. */
 	if (nr < 0)
@@ -125,18 +124,19 @@ static __always_inline long admit(struct bpf_raw_tracepoint_args *ctx)
 		return -1;
 	if (!wanted())
 		return -1;
-	c = cpu_counters();
-	if (c)
-		c->seen++;
 	return nr;
 }
 
+/* "seen" is counted together with the outcome (emitted, dropped or missed): one per-CPU
+ * lookup per record instead of two. */
 static __always_inline void count_miss(void)
 {
 	struct counters *c = cpu_counters();
 
-	if (c)
+	if (c) {
+		c->seen++;
 		c->dispatch_miss++;
+	}
 }
 
 static __always_inline void fill_header(struct record_header *h, long nr, __u8 kind)
@@ -153,9 +153,15 @@ static __always_inline void fill_header(struct record_header *h, long nr, __u8 k
 	h->flags = 0;
 	h->ppid = 0;
 	if (read_ppid) {
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		/* Two plain loads through BTF pointers where the kernel has the helper (5.11+),
+		 * two bpf_probe_read_kernel calls before. */
+		if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
+			h->ppid = bpf_get_current_task_btf()->real_parent->tgid;
+		} else {
+			struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 
-		h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+			h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+		}
 		h->flags |= RECORD_HAS_PPID;
 	}
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
@@ -187,6 +193,7 @@ static __always_inline void output(void *ctx, void *data, __u64 size)
 		err = bpf_perf_event_output(ctx, &events_pb, BPF_F_CURRENT_CPU, data, size);
 	if (!c)
 		return;
+	c->seen++;
 	if (err)
 		c->dropped++;
 	else

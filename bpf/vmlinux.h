@@ -49,6 +49,11 @@ enum {
 	BPF_F_CURRENT_CPU = 0xffffffffULL,
 };
 
+/* Only for a CO-RE existence check: does the running kernel have this helper? */
+enum bpf_func_id {
+	BPF_FUNC_get_current_task_btf = 158,
+};
+
 enum {
 	BPF_RB_NO_WAKEUP = 1,
 	BPF_RB_FORCE_WAKEUP = 2,
