@@ -16,19 +16,7 @@ pkgs=(gzip)
 if [ "$what" = test ]; then
   pkgs+=(lintian rpm rpmlint apt-utils man-db systemd systemd-container jq logrotate)
 fi
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ]; then
-    echo "packaging/tools.sh: missing packages ${missing[*]}; run as root (or apt-get install them)" >&2
-    exit 1
-  fi
-  echo "packaging/tools.sh: installing ${missing[*]}" >&2
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+"$(dirname "$0")/../scripts/install-deps.sh" packages "${pkgs[@]}"
 
 cargo_bin=${CARGO_HOME:-$HOME/.cargo}/bin
 export PATH="$cargo_bin:$PATH"

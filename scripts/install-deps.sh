@@ -2,9 +2,35 @@
 # Installs what building and testing tailcall-logger needs on Debian 12, and nothing that is
 # already there: apt packages, the rustup musl target(s). Safe to run again.
 #   scripts/install-deps.sh [build|test] [ARCH]
+#   scripts/install-deps.sh packages PKG...     just these apt packages, if missing
 set -euo pipefail
 what=${1:-build}
 arch=${2:-x86_64}
+
+# ensure_packages PKG...: apt-get installs the ones not installed yet.
+ensure_packages() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -gt 0 ] || return 0
+  if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: missing packages ${missing[*]}; run as root (or apt-get install them)" >&2
+    exit 1
+  fi
+  if printf '%s\n' "${missing[@]}" | grep -q ':arm64$' && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    dpkg --add-architecture arm64
+  fi
+  echo "install-deps: installing ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+if [ "$what" = packages ]; then
+  shift
+  ensure_packages "$@"
+  exit 0
+fi
 
 pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config make bpftool musl-tools autoconf automake
       autopoint flex bison gawk linux-libc-dev file)
@@ -15,22 +41,7 @@ if [ "$arch" = aarch64 ]; then
   pkgs+=(gcc-aarch64-linux-gnu musl-dev:arm64 linux-libc-dev:arm64)
 fi
 
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ]; then
-    echo "install-deps: missing packages ${missing[*]}; run as root (or apt-get install them)" >&2
-    exit 1
-  fi
-  if [ "$arch" = aarch64 ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
-    dpkg --add-architecture arm64
-  fi
-  echo "install-deps: installing ${missing[*]}" >&2
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+ensure_packages "${pkgs[@]}"
 
 if ! command -v cargo >/dev/null; then
   echo "install-deps: cargo is missing; install Rust with rustup first" >&2

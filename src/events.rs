@@ -196,19 +196,8 @@ fn decode_exec(data: &[u8]) -> Result<Exec<'_>, DecodeError> {
 pub mod fixture {
     use super::*;
 
-    pub struct Header<'a> {
-        pub ktime_ns: u64,
-        pub pid: u32,
-        pub tid: u32,
-        pub ppid: Option<u32>,
-        pub uid: u32,
-        pub nr: i32,
-        pub cpu: u16,
-        pub kind: Kind,
-        pub comm: &'a [u8],
-    }
-
-    fn header_bytes(h: &Header) -> Vec<u8> {
+    /// The header fields of `h` (its `exec` is ignored) as record bytes.
+    fn header_bytes(h: &Event) -> Vec<u8> {
         let mut r = record_header {
             ktime_ns: h.ktime_ns,
             pid: h.pid,
@@ -231,11 +220,11 @@ pub mod fixture {
         unsafe { plain::as_bytes(&r) }.to_vec()
     }
 
-    pub fn simple(h: &Header) -> Vec<u8> {
+    pub fn simple(h: &Event) -> Vec<u8> {
         header_bytes(h)
     }
 
-    pub fn exec(h: &Header, filename: &[u8], fstatus: u8, args: &[&[u8]], astatus: u8) -> Vec<u8> {
+    pub fn exec(h: &Event, filename: &[u8], fstatus: u8, args: &[&[u8]], astatus: u8) -> Vec<u8> {
         let mut out = header_bytes(h);
         out.resize(offset_of!(exec_record, args), 0);
         out[offset_of!(exec_record, filename_status)] = fstatus;
@@ -260,11 +249,11 @@ pub mod fixture {
 
 #[cfg(test)]
 mod tests {
-    use super::fixture::{self, Header};
+    use super::fixture;
     use super::*;
 
-    fn header(kind: Kind) -> Header<'static> {
-        Header {
+    fn header(kind: Kind) -> Event<'static> {
+        Event {
             ktime_ns: 91_935_368_240_123,
             pid: 26551,
             tid: 26552,
@@ -274,6 +263,7 @@ mod tests {
             cpu: 52,
             kind,
             comm: b"git",
+            exec: None,
         }
     }
 
@@ -289,7 +279,7 @@ mod tests {
 
     #[test]
     fn decodes_a_simple_record() {
-        let bytes = fixture::simple(&Header {
+        let bytes = fixture::simple(&Event {
             nr: 38,
             ..header(Kind::Other)
         });
@@ -306,7 +296,7 @@ mod tests {
 
     #[test]
     fn ppid_absent_without_flag() {
-        let bytes = fixture::simple(&Header {
+        let bytes = fixture::simple(&Event {
             ppid: None,
             ..header(Kind::Timer)
         });
@@ -426,9 +416,10 @@ mod properties {
             filename in proptest::collection::vec(1u8..=255, 0..200),
             args in proptest::collection::vec(proptest::collection::vec(1u8..=255, 0..40), 0..8),
         ) {
-            let h = fixture::Header {
+            let h = Event {
                 ktime_ns: 1, pid: 2, tid: 3, ppid: Some(4), uid: 5, nr: 59, cpu: 6,
                 kind: Kind::Exec, comm: &comm,
+            exec: None,
             };
             let arg_refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
             let bytes = fixture::exec(&h, &filename, 0, &arg_refs, 0);

@@ -6,7 +6,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
@@ -234,17 +234,11 @@ fn reader_gone_ends_the_logger_promptly() {
         stdout.read_exact(&mut first).unwrap();
         assert_eq!(first[0], b'{');
         drop(stdout); // what `| head -c 1` does
-        let t = Instant::now();
-        let status = loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                break st;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(1),
-                "logger still running 1 s after its reader left"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let status = wait_exit(
+            &mut child,
+            Duration::from_secs(1),
+            "logger still running after its reader left",
+        );
         let mut stderr = String::new();
         child
             .stderr

@@ -187,17 +187,11 @@ fn stalled_reader_keeps_memory_bounded_and_counts_drops() {
         Signal::SIGINT,
     )
     .unwrap();
-    let t = Instant::now();
-    let status = loop {
-        if let Some(st) = logger.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "logger deadlocked after SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_exit(
+        &mut logger,
+        Duration::from_secs(5),
+        "logger deadlocked after SIGINT",
+    );
     let _ = storm.kill();
     let _ = storm.wait();
     let (total, tail) = reader.join().unwrap();
@@ -346,17 +340,11 @@ fn head_exits_promptly_on_an_idle_system() {
     std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
     assert!(first.contains("\"type\":\"start\""), "{first}");
     drop(stdout); // what `head -n 1` does after its line
-    let t = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(1),
-            "still running 1 s after its reader left"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = wait_exit(
+        &mut child,
+        Duration::from_secs(1),
+        "still running after its reader left",
+    );
     assert!(status.success());
 }
 

@@ -66,7 +66,7 @@ mod tests {
     type ExecParts<'a> = (&'a [u8], &'a [&'a [u8]], u8);
 
     fn line(kind: Kind, nr: i32, syscall: &str, comm: &[u8], exec: Option<ExecParts>) -> String {
-        let h = fixture::Header {
+        let h = Event {
             ktime_ns: 91_935_368_240_999,
             pid: 26551,
             tid: 26551,
@@ -76,6 +76,7 @@ mod tests {
             cpu: 52,
             kind,
             comm,
+            exec: None,
         };
         let bytes = match exec {
             Some((f, args, st)) => fixture::exec(&h, f, 0, args, st),

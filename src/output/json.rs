@@ -241,7 +241,7 @@ mod tests {
     #[test]
     fn exec_event_line() {
         let bytes = fixture::exec(
-            &fixture::Header {
+            &Event {
                 ktime_ns: 5_000_000_123,
                 pid: 7,
                 tid: 8,
@@ -251,6 +251,7 @@ mod tests {
                 cpu: 1,
                 kind: Kind::Exec,
                 comm: b"sh",
+                exec: None,
             },
             b"/bin/echo",
             0,
@@ -286,7 +287,7 @@ mod tests {
     #[test]
     fn argv_comes_from_the_policy_not_the_record() {
         let bytes = fixture::exec(
-            &fixture::Header {
+            &Event {
                 ktime_ns: 1,
                 pid: 1,
                 tid: 1,
@@ -296,6 +297,7 @@ mod tests {
                 cpu: 0,
                 kind: Kind::Exec,
                 comm: b"sh",
+                exec: None,
             },
             b"/bin/x",
             0,

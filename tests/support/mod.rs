@@ -111,17 +111,7 @@ impl Logger {
 
     /// Waits for exit (failing after `timeout`); returns status, the rest of stdout, stderr.
     pub fn finish(mut self, timeout: Duration) -> (std::process::ExitStatus, Vec<String>, String) {
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                break st;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("logger did not exit within {timeout:?}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let status = wait_exit(&mut self.child, timeout, "logger did not exit");
         let rest: Vec<String> = self.lines.iter().collect();
         let stderr: Vec<String> = self.stderr_lines.iter().collect();
         (status, rest, stderr.join("\n"))
@@ -147,6 +137,21 @@ fn wait_line(
             }
             Err(_) => panic!("timed out; lines so far: {seen:?}"),
         }
+    }
+}
+
+/// Waits for `child` to exit; fails the test with `what` if it takes longer than `limit`.
+pub fn wait_exit(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
+    let t = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if t.elapsed() > limit {
+            let _ = child.kill();
+            panic!("{what} (after {limit:?})");
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
