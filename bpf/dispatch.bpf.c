@@ -29,6 +29,7 @@ const volatile bool filter_by_comm = false;
 const volatile char filter_comm[TASK_COMM_LEN] = {};
 const volatile bool read_ppid = true;        /* false when BTF cannot vouch for task_struct */
 const volatile bool capture_argv = true;     /* false: argv never leaves the kernel */
+const volatile bool kernel_btf = false;      /* the BTF in use is the running kernel's own */
 const volatile bool use_ringbuf = true;      /* else the perf event array */
 const volatile __u64 wakeup_bytes = 0;       /* 0: wake the reader for every record */
 const volatile __s32 nr_execveat = -1;
@@ -152,16 +153,20 @@ static __always_inline void fill_header(struct record_header *h, long nr, __u8 k
 	h->kind = kind;
 	h->flags = 0;
 	h->ppid = 0;
-	if (read_ppid) {
-		/* Two plain loads through BTF pointers where the kernel has the helper (5.11+),
-		 * two bpf_probe_read_kernel calls before. */
-		if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
-			h->ppid = bpf_get_current_task_btf()->real_parent->tgid;
-		} else {
-			struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	/* With the kernel's own BTF and bpf_get_current_task_btf() (5.11+): plain loads
+	 * through BTF pointers. Otherwise helpers that copy (probe_read twice, get_comm). */
+	if (kernel_btf && bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
+		struct task_struct *task = bpf_get_current_task_btf();
 
-			h->ppid = BPF_CORE_READ(task, real_parent, tgid);
-		}
+		h->ppid = task->real_parent->tgid;
+		h->flags |= RECORD_HAS_PPID;
+		__builtin_memcpy(h->comm, task->comm, sizeof(h->comm));
+		return;
+	}
+	if (read_ppid) {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+		h->ppid = BPF_CORE_READ(task, real_parent, tgid);
 		h->flags |= RECORD_HAS_PPID;
 	}
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
@@ -204,6 +209,25 @@ static __always_inline int handle_simple(struct bpf_raw_tracepoint_args *ctx, lo
 {
 	struct record_header h;
 
+	if (use_ringbuf) {
+		/* Filled in place in the ring: no copy from the stack. */
+		struct counters *c = cpu_counters();
+		long flags = ringbuf_flags(sizeof(h));
+		struct record_header *r = bpf_ringbuf_reserve(&events_rb, sizeof(*r), 0);
+
+		if (c) {
+			c->seen++;
+			if (r)
+				c->emitted++;
+			else
+				c->dropped++;
+		}
+		if (!r)
+			return 0;
+		fill_header(r, nr, kind);
+		bpf_ringbuf_submit(r, flags);
+		return 0;
+	}
 	fill_header(&h, nr, kind);
 	output(ctx, &h, sizeof(h));
 	return 0;

@@ -73,6 +73,7 @@ struct task_struct {
 	int pid;
 	int tgid;
 	struct task_struct *real_parent;
+	char comm[16];
 } __attribute__((preserve_access_index));
 
 #if defined(__TARGET_ARCH_x86)

@@ -174,6 +174,7 @@ pub fn load<'obj>(
     }
     rodata.read_ppid = cfg.btf.vouches_for_task_struct();
     rodata.capture_argv = cfg.capture_argv;
+    rodata.kernel_btf = cfg.btf.source == crate::probe::BtfSource::Sysfs;
     rodata.use_ringbuf = cfg.transport == Transport::RingBuf;
     rodata.wakeup_bytes = cfg.wakeup_bytes;
     rodata.nr_execveat = syscalls::number(cfg.table.arch, "execveat").map_or(-1, |n| n as i32);
