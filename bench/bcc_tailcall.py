@@ -77,6 +77,8 @@ def main():
     ap.add_argument("--pid", type=int, default=0)
     ap.add_argument("--output", required=True)
     ap.add_argument("--tracefs", default="/sys/kernel/tracing")
+    ap.add_argument("--log", type=int, action="append", default=[],
+                    help="a syscall number to log although the original ignores it")
     args = ap.parse_args()
 
     signal.signal(signal.SIGINT, on_signal)
@@ -91,6 +93,8 @@ def main():
     for nr in range(222, 227):
         prog_array[ct.c_int(nr)] = ct.c_int(timer_fn.fd)
     for nr in IGNORED:
+        if nr in args.log:
+            continue
         prog_array[ct.c_int(nr)] = ct.c_int(ignore_fn.fd)
 
     pipe = os.open(os.path.join(args.tracefs, "trace_pipe"), os.O_RDONLY | os.O_NONBLOCK)

@@ -9,6 +9,7 @@
  *                                                answers each with one JSON line on stdout
  *
  * SYSCALL is uname (ignored by the logger by default), getppid (logged as "other"),
+ * getgroups (in the default ignore lists too: logged only when a tracer is told so),
  * execve (the process re-executes itself N times, keeping its pid, so an in-kernel pid
  * filter still selects it) or none (the bare loop). RATE is calls per second, paced by
  * spinning on the vDSO clock (no syscall); 0 means as fast as possible. MAXSEC stops a
@@ -66,7 +67,7 @@ static void reply(const char *name, uint64_t n, uint64_t elapsed, uint64_t rate)
 	put(buf);
 }
 
-enum kind { K_NONE, K_UNAME, K_GETPPID, K_EXECVE };
+enum kind { K_NONE, K_UNAME, K_GETPPID, K_GETGROUPS, K_EXECVE };
 
 static int kind_of(const char *s, enum kind *k)
 {
@@ -76,6 +77,8 @@ static int kind_of(const char *s, enum kind *k)
 		*k = K_UNAME;
 	else if (!strcmp(s, "getppid"))
 		*k = K_GETPPID;
+	else if (!strcmp(s, "getgroups"))
+		*k = K_GETGROUPS;
 	else if (!strcmp(s, "execve"))
 		*k = K_EXECVE;
 	else
@@ -131,6 +134,9 @@ static void measure(enum kind k, const char *name, uint64_t n, uint64_t rate, ui
 			break;
 		case K_GETPPID:
 			syscall(SYS_getppid);
+			break;
+		case K_GETGROUPS:
+			syscall(SYS_getgroups, 0, NULL);
 			break;
 		default:
 			__asm__ volatile("" ::: "memory");
@@ -201,7 +207,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	fprintf(stderr,
-		"usage: syscall_loop run uname|getppid|execve|none N [RATE [MAXSEC]]\n"
+		"usage: syscall_loop run uname|getppid|getgroups|execve|none N [RATE [MAXSEC]]\n"
 		"       syscall_loop serve   (commands \"SYSCALL N RATE MAXSEC\" on stdin)\n");
 	return 2;
 }
