@@ -44,12 +44,12 @@ clippy: deps
 	$(STATIC_ENV) $(CARGO) clippy $(CARGO_TARGET_FLAGS) --all-targets -- -D warnings
 
 workflow-check: test-deps
-	python3 scripts/check-workflow.py
+	/usr/bin/python3 scripts/check-workflow.py
 
 lint: fmt-check clippy workflow-check
 
 # Everything CI runs: the targets from mk/*.mk join in through TEST_EXTRA.
-TEST_EXTRA ?= package-test vm-test vm-test-aarch64
+TEST_EXTRA ?= package-test lima-test vm-test vm-test-aarch64
 
 test: test-deps lint unit test-host
 	$(MAKE) $(TEST_EXTRA)

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Checks .github/workflows/*.yml: valid YAML, and every `make TARGET` it runs is a real
 target of this Makefile (make -n succeeds). The workflow cannot run here; this keeps it
 from drifting away from the Makefile."""
