@@ -169,15 +169,7 @@ fn human_lines_follow_the_trace_pipe_layout() {
     );
     assert_eq!(parsed[first].0, format!("tcl-child-{pid}"));
     // One line per record: the summary's count is the number of lines.
-    let delivered: usize = stderr
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("tailcall-logger: ")?
-                .split_once(" records delivered")
-        })
-        .map(|(n, _)| n.parse().unwrap())
-        .expect("summary line on stderr");
-    assert_eq!(delivered, all.len(), "{stderr}");
+    assert_eq!(delivered(&stderr), all.len(), "{stderr}");
 }
 
 #[test]

@@ -169,3 +169,29 @@ pub fn assert_clean_error(stderr: &str) {
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("tailcall-logger: "), "{stderr}");
 }
+
+/// The count in the summary line a logger prints on stderr ("N records delivered, ...").
+pub fn delivered(stderr: &str) -> usize {
+    stderr
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("tailcall-logger: ")?
+                .split_once(" records delivered")
+        })
+        .map(|(n, _)| n.parse().unwrap())
+        .unwrap_or_else(|| panic!("no summary line on stderr: {stderr}"))
+}
+
+/// Nothing a terminal would act on: no C0 control byte, no DEL, no C1 CSI, no bidi override.
+pub fn assert_no_terminal_controls(lines: &[String]) {
+    for line in lines {
+        assert!(
+            !line.bytes().any(|b| b < 0x20 || b == 0x7f),
+            "raw control byte in {line:?}"
+        );
+        assert!(
+            !line.contains('\u{202e}') && !line.contains('\u{9b}'),
+            "{line:?}"
+        );
+    }
+}
