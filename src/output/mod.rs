@@ -9,8 +9,8 @@ pub mod text;
 
 use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::io::{self, Write};
+use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
@@ -63,9 +63,11 @@ impl ArgvPolicy {
 }
 
 pub struct Sink {
-    out: BufWriter<File>,
+    file: File,
     path: Option<PathBuf>,
-    line: Vec<u8>,
+    /// Records are formatted straight into this batch, written out when it is full or on
+    /// flush: one copy per record fewer than a line buffer plus a BufWriter.
+    batch: Vec<u8>,
     pub format: Format,
     arch: Arch,
     pub clock: Clock,
@@ -118,9 +120,9 @@ impl Sink {
             None => stdout_file()?,
         };
         Ok(Sink {
-            out: BufWriter::with_capacity(BATCH_BYTES, file),
+            file,
             path,
-            line: Vec::with_capacity(8192),
+            batch: Vec::with_capacity(BATCH_BYTES + 8192),
             format,
             arch,
             clock,
@@ -130,27 +132,25 @@ impl Sink {
 
     /// Log rotation: flush what is buffered into the old file, then continue in a new one.
     pub fn reopen(&mut self) -> Result<()> {
-        let Some(path) = &self.path else {
+        let Some(path) = self.path.clone() else {
             return Ok(());
         };
-        self.out.flush().context("flushing before reopen")?;
-        let file = open_file(path)?;
-        self.out = BufWriter::with_capacity(BATCH_BYTES, file);
+        self.flush().context("flushing before reopen")?;
+        self.file = open_file(&path)?;
         Ok(())
     }
 
     pub fn event(&mut self, ev: &Event) -> io::Result<()> {
-        self.line.clear();
         let name = syscall_name(self.arch, ev.nr);
         let args = match &ev.exec {
             Some(exec) => self.argv.apply(exec.args()),
             None => Vec::new(),
         };
         match self.format {
-            Format::Human => human::event(&mut self.line, ev, &name, &args),
-            Format::Json => json::event(&mut self.line, ev, &name, &args, &self.clock),
+            Format::Human => human::event(&mut self.batch, ev, &name, &args),
+            Format::Json => json::event(&mut self.batch, ev, &name, &args, &self.clock),
         }
-        self.out.write_all(&self.line)
+        self.flush_if_full()
     }
 
     /// A control record in the JSON stream (JSON mode only; human mode reports on stderr).
@@ -158,20 +158,29 @@ impl Sink {
         if self.format != Format::Json {
             return Ok(());
         }
-        self.line.clear();
-        json::control(&mut self.line, kind, &self.clock, fields);
-        self.out.write_all(&self.line)
+        json::control(&mut self.batch, kind, &self.clock, fields);
+        self.flush_if_full()
     }
 
+    fn flush_if_full(&mut self) -> io::Result<()> {
+        if self.batch.len() >= BATCH_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the batch out. On an error the batch is dropped: the caller stops.
     pub fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
+        let r = self.file.write_all(&self.batch);
+        self.batch.clear();
+        r
     }
 
     /// True when nobody can read what we write any more (`| head -n 1` exited): poll
     /// reports POLLERR/POLLHUP on the fd even while we have nothing to write.
     pub fn reader_gone(&self) -> bool {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-        let fd = self.out.get_ref().as_fd();
+        let fd = self.file.as_fd();
         if self.path.is_some() {
             return false;
         }
@@ -182,10 +191,6 @@ impl Sink {
                 .is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP)),
             _ => false,
         }
-    }
-
-    pub fn raw_fd(&self) -> i32 {
-        self.out.get_ref().as_raw_fd()
     }
 }
 
