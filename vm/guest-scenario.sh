@@ -1,54 +1,116 @@
 #!/bin/sh
-# Runs inside each VM (vm/init.sh). Every check prints one line "CELL <name> PASS|FAIL|N/A
-# <detail>" on the serial console; vm/run.sh turns them into the table.
+# The scenario inside each VM (busybox sh, run by vm/init.sh). vm/run.sh reads the serial
+# console; the contract with it:
+#   PROBE-BEGIN / PROBE-END         around the stdout of `tailcall-logger probe --json`
+#   CELL <label> PASS|FAIL|N/A <detail>
+#                                   one verdict per cell; the runner takes the last line for
+#                                   each label, and a label with no line is a FAIL
+#   VM-SCENARIO-DONE                the scenario ran to its end
+# The contract with the binaries (static, in /bin): `tailcall-logger-scenario --logger L
+# --label NAME [--expect KEY=VALUE] -- LOGGER_ARGS...` runs the logger end to end, prints
+# `CELL NAME PASS|FAIL detail` and exits 0 iff the cell passed. A cell whose binary hangs is
+# stopped after VM_CELL_TIMEOUT seconds (from the kernel command line) and is a FAIL; a
+# binary that exits non-zero after printing PASS is a FAIL too.
 L=/bin/tailcall-logger
 S=/bin/tailcall-logger-scenario
+T=${VM_CELL_TIMEOUT:-60}
+out=/tmp/cell.out
 
-echo PROBE-BEGIN
-$L probe --json
+timed_out() { [ "$1" = 124 ] || [ "$1" = 143 ] || [ "$1" = 137 ]; }
+
+# cell LABEL [SCENARIO-OPTIONS...] -- [LOGGER-ARGS...]
+cell() {
+  label=$1
+  shift
+  echo "VM-CELL-START $label"
+  timeout "$T" "$S" --logger "$L" --label "$label" "$@" >"$out" 2>&1
+  rc=$?
+  # Everything but the verdict as it came; the verdict is checked against the exit code.
+  grep -v "^CELL " "$out"
+  verdict=$(grep "^CELL $label " "$out" | tail -n 1)
+  if timed_out "$rc"; then
+    echo "CELL $label FAIL timed out after ${T}s (exit $rc)"
+  elif [ -z "$verdict" ]; then
+    echo "CELL $label FAIL exit $rc without a CELL line"
+  elif [ "$rc" = 0 ]; then
+    case "$verdict" in
+      "CELL $label PASS"*) echo "$verdict" ;;
+      *) echo "CELL $label FAIL exit 0 but: ${verdict#"CELL $label "}" ;;
+    esac
+  else
+    case "$verdict" in
+      "CELL $label PASS"*) echo "CELL $label FAIL exit $rc after: ${verdict#"CELL $label "}" ;;
+      *) echo "$verdict" ;;
+    esac
+  fi
+}
+
+# 1. What the logger finds on this kernel; the runner puts .plan.{dispatch,transport,btf}
+#    in the table.
+echo "VM-CELL-START probe"
+timeout "$T" "$L" probe --json >/tmp/probe.json 2>/tmp/probe.err
 rc=$?
+echo PROBE-BEGIN
+cat /tmp/probe.json
 echo
 echo PROBE-END
-if [ $rc = 0 ]; then echo "CELL probe PASS"; else echo "CELL probe FAIL exit $rc"; fi
+sed 's/^/probe stderr: /' /tmp/probe.err
+if [ "$rc" = 0 ]; then
+  echo "CELL probe PASS"
+elif timed_out "$rc"; then
+  echo "CELL probe FAIL timed out after ${T}s"
+else
+  echo "CELL probe FAIL exit $rc: $(head -n 1 /tmp/probe.err)"
+fi
 
-$S --logger $L --label auto
+# 2. End to end, one cell per way of running.
+cell auto --
 
 # --dispatch tail: where the trial load says tail calls load, it must work; where it says
 # they do not (arm64 before 6.0 refuses tail calls next to BPF-to-BPF calls), it must fail
 # with one clear line and exit 4.
-probe=$($L probe --json 2>/dev/null)
-case "$probe" in
-  *'"tail":{"error":null,"loads":true}'*)
-    $S --logger $L --label forced-tail --expect dispatch=tail -- --dispatch tail ;;
-  *)
-    out=$($L --json --dispatch tail 2>&1 >/dev/null)
-    rc=$?
-    case "$rc:$out" in
-      "4:tailcall-logger: loading the tail dispatcher"*) echo "CELL forced-tail PASS refused as expected: $out" ;;
-      *) echo "CELL forced-tail FAIL exit $rc: $out" ;;
-    esac ;;
-esac
-$S --logger $L --label skip-others -- --skip-others
-$S --logger $L --label inline --expect dispatch=inline -- --dispatch inline
-$S --logger $L --label perf --expect transport=perf -- --transport perf
+if ! grep -q '"plan"' /tmp/probe.json; then
+  echo "CELL forced-tail FAIL probe gave no plan: cannot tell whether tail calls should load"
+elif grep -q '"tail":{"error":null,"loads":true}' /tmp/probe.json; then
+  cell forced-tail --expect dispatch=tail -- --dispatch tail
+else
+  echo "VM-CELL-START forced-tail"
+  timeout "$T" "$L" --json --dispatch tail >/dev/null 2>"$out"
+  rc=$?
+  msg=$(head -n 1 "$out")
+  case "$rc:$msg" in
+    "4:tailcall-logger: loading the tail dispatcher"*) echo "CELL forced-tail PASS refused as expected: $msg" ;;
+    *) echo "CELL forced-tail FAIL exit $rc: $msg" ;;
+  esac
+fi
+
+cell skip-others -- --skip-others
+cell inline --expect dispatch=inline -- --dispatch inline
+cell perf --expect transport=perf -- --transport perf
 
 # No kernel BTF: an empty tmpfs over /sys/kernel/btf; the embedded minimal BTF takes over.
 if mount -t tmpfs none /sys/kernel/btf; then
-  $S --logger $L --label embedded-btf --expect btf=embedded
-  umount /sys/kernel/btf
+  cell embedded-btf --expect btf=embedded --
+  umount /sys/kernel/btf || echo "VM-WARN cannot unmount the tmpfs over /sys/kernel/btf"
 else
-  echo "CELL embedded-btf FAIL cannot hide /sys/kernel/btf"
+  echo "CELL embedded-btf FAIL cannot mount a tmpfs over /sys/kernel/btf"
 fi
 
 # Last, because it cannot be undone: lockdown raised to confidentiality at run time must
 # give the clear error (exit 4), not a libbpf dump.
-if [ -w /sys/kernel/security/lockdown ] && echo confidentiality > /sys/kernel/security/lockdown 2>/dev/null; then
-  out=$($L --json 2>&1 >/dev/null)
+echo "VM-CELL-START lockdown"
+if [ -w /sys/kernel/security/lockdown ] && echo confidentiality >/sys/kernel/security/lockdown 2>/dev/null; then
+  timeout "$T" "$L" --json >/dev/null 2>"$out"
   rc=$?
-  case "$rc:$out" in
-    4:*lockdown*) echo "CELL lockdown PASS exit 4: $out" ;;
-    *) echo "CELL lockdown FAIL exit $rc: $out" ;;
+  msg=$(head -n 1 "$out")
+  case "$rc:$msg" in
+    4:*lockdown*) echo "CELL lockdown PASS exit 4: $msg" ;;
+    *) echo "CELL lockdown FAIL exit $rc: $msg" ;;
   esac
 else
   echo "CELL lockdown N/A this kernel has no lockdown LSM"
 fi
+
+read -r uptime _ </proc/uptime
+echo "VM-UPTIME $uptime"
+echo VM-SCENARIO-DONE

@@ -1,0 +1,20 @@
+# shellcheck shell=bash disable=SC2034,SC2054
+# Per-architecture data for vm/run.sh and vm/kernels.sh (sourced, bash). To add an
+# architecture, copy this file to vm/arch/ARCH.sh (ARCH as in `uname -m` and the Makefile's
+# ARCH) and fill in the same variables.
+
+# Debian's name for the architecture and the kernel flavour without UEFI/Xen/firmware
+# baggage: linux-image-*-cloud-amd64-unsigned, linux-binary-*-cloud-amd64 (7.x and later).
+DEB_ARCH=amd64
+KERNEL_FLAVOUR=cloud-amd64
+# ELF e_machine of the binaries that go into the initramfs (62 = EM_X86_64).
+ELF_MACHINE=62
+
+# `make vm-test` without KERNELS: labels understood by vm/kernels.sh.
+DEFAULT_KERNELS="5.10 6.1 6.12 newest"
+
+# QEMU under TCG, always: /dev/kvm exists on the build machines but hangs.
+QEMU=qemu-system-x86_64
+QEMU_PACKAGE=qemu-system-x86
+QEMU_ARGS=(-accel tcg -cpu max -smp 1 -m 768)
+CONSOLE=ttyS0
