@@ -120,7 +120,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "REGEX")]
     pub redact: Vec<String>,
 
-    /// Also log the logger's own syscalls (it floods itself otherwise excluded)
+    /// Also log the logger's own syscalls (excluded by default: its writes would flood the log)
     #[arg(long, hide = true)]
     pub include_self: bool,
 

@@ -2,8 +2,10 @@
 
 use std::fmt;
 
+/// The process exit code of each kind of failure (main turns it into a
+/// std::process::ExitCode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitCode {
+pub enum Code {
     Runtime = 1,
     Usage = 2,
     Privilege = 3,
@@ -14,12 +16,12 @@ pub enum ExitCode {
 /// An error whose exit code is known. Anything else that reaches main exits with 1.
 #[derive(Debug)]
 pub struct Failure {
-    pub code: ExitCode,
+    pub code: Code,
     pub message: String,
 }
 
 impl Failure {
-    pub fn err(code: ExitCode, message: impl Into<String>) -> anyhow::Error {
+    pub fn err(code: Code, message: impl Into<String>) -> anyhow::Error {
         anyhow::Error::new(Failure {
             code,
             message: message.into(),
@@ -39,7 +41,7 @@ impl std::error::Error for Failure {}
 pub fn code_of(err: &anyhow::Error) -> i32 {
     err.chain()
         .find_map(|e| e.downcast_ref::<Failure>())
-        .map_or(ExitCode::Runtime as i32, |f| f.code as i32)
+        .map_or(Code::Runtime as i32, |f| f.code as i32)
 }
 
 /// One line for the user: the context chain joined, never a backtrace.
@@ -65,7 +67,7 @@ mod tests {
 
     #[test]
     fn code_survives_context() {
-        let err: anyhow::Result<()> = Err(Failure::err(ExitCode::Privilege, "needs CAP_BPF"));
+        let err: anyhow::Result<()> = Err(Failure::err(Code::Privilege, "needs CAP_BPF"));
         let err = err.context("starting").unwrap_err();
         assert_eq!(code_of(&err), 3);
         assert_eq!(one_line(&err), "starting: needs CAP_BPF");

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::exit::{ExitCode, Failure};
+use crate::exit::{Code, Failure};
 use crate::skel::types::handler_kind;
 use crate::syscalls::{self, Arch};
 
@@ -171,7 +171,7 @@ impl HandlerTable {
                 Some(nr) => kinds[nr as usize] = Kind::Ignore,
                 None => {
                     return Err(Failure::err(
-                        ExitCode::Usage,
+                        Code::Usage,
                         format!("--ignore: no syscall named '{name}' on {}", arch.name()),
                     ))
                 }

@@ -1,9 +1,11 @@
 //! tailcall-logger: a syscall logger built on an eBPF tail-call dispatcher.
 //!
-//! Where things are: cli (options), probe (features and the fallback plan), loader (into
-//! the kernel), events (decoding records), output (human and JSON lines), stats (counters
-//! and loss), handlers (which syscall gets which handler), syscalls (name tables), run (the
-//! session).
+//! Where things are: cli (options), plan (BTF, transport and dispatcher, with their
+//! fallbacks), loader (into the kernel), reader (ring or perf buffer), events (decoding
+//! records), output (human and JSON lines), stats (counters and loss), handlers (which
+//! syscall gets which handler), syscalls (name tables), run (the session), probe (the
+//! `probe` subcommand). Imports go one way: run and probe use loader and plan; loader uses
+//! plan; plan uses neither.
 
 pub mod assets;
 pub mod cli;
@@ -13,8 +15,10 @@ pub mod exit;
 pub mod handlers;
 pub mod loader;
 pub mod output;
+pub mod plan;
 pub mod privileges;
 pub mod probe;
+pub mod reader;
 pub mod run;
 pub mod stats;
 pub mod syscalls;

@@ -11,41 +11,11 @@ use anyhow::{Context, Result};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, PrintLevel};
 
-use crate::exit::{ExitCode, Failure};
+use crate::exit::{Code, Failure};
 use crate::handlers::{HandlerTable, Kind};
-use crate::probe::Btf;
+use crate::plan::{Btf, BtfSource, Dispatch, Transport};
 use crate::skel::{DispatchSkel, DispatchSkelBuilder};
 use crate::syscalls;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dispatch {
-    Tail,
-    Inline,
-}
-
-impl Dispatch {
-    pub fn name(self) -> &'static str {
-        match self {
-            Dispatch::Tail => "tail",
-            Dispatch::Inline => "inline",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    RingBuf,
-    Perf,
-}
-
-impl Transport {
-    pub fn name(self) -> &'static str {
-        match self {
-            Transport::RingBuf => "ringbuf",
-            Transport::Perf => "perf",
-        }
-    }
-}
 
 /// Evaluated in the kernel, before any record is made.
 #[derive(Debug, Clone, Default)]
@@ -66,6 +36,40 @@ pub struct LoadConfig<'a> {
     /// Wake the reader only once this much is pending (0: for every record).
     pub wakeup_bytes: u64,
     pub capture_argv: bool,
+}
+
+impl<'a> LoadConfig<'a> {
+    /// No filters, a 64 KiB ring, a wakeup per record, argv captured: what a trial load and
+    /// the program tests use; the session overrides what its options set.
+    pub fn new(table: &'a HandlerTable, transport: Transport, btf: &'a Btf) -> LoadConfig<'a> {
+        LoadConfig {
+            table,
+            transport,
+            btf,
+            filters: Filters::default(),
+            ringbuf_bytes: 1 << 16,
+            wakeup_bytes: 0,
+            capture_argv: true,
+        }
+    }
+}
+
+/// A loaded object whose dispatcher is attached: tracing until both are dropped (the link
+/// first, so nothing new arrives while the maps are still read).
+pub struct Attached<'obj> {
+    pub link: Link,
+    pub skel: DispatchSkel<'obj>,
+}
+
+/// Loads one dispatcher, fills its prog array and attaches it.
+pub fn load_and_attach<'obj>(
+    obj: &'obj mut MaybeUninit<OpenObject>,
+    cfg: &LoadConfig,
+    dispatch: Dispatch,
+) -> Result<Attached<'obj>> {
+    let skel = load(obj, cfg, dispatch)?;
+    let link = attach(&skel, cfg.table, dispatch)?;
+    Ok(Attached { link, skel })
 }
 
 // libbpf's log: kept (bounded) so a failed load can say why; printed live with --verbose.
@@ -135,7 +139,7 @@ fn load_failure(what: &str, err: libbpf_rs::Error) -> anyhow::Error {
     } else {
         format!("{what}: {err} (libbpf: {detail}; --verbose shows the full log)")
     };
-    Failure::err(ExitCode::Unsupported, msg)
+    Failure::err(Code::Unsupported, msg)
 }
 
 /// Opens and loads the object with one dispatcher. Nothing is attached yet.
@@ -174,7 +178,7 @@ pub fn load<'obj>(
     }
     rodata.read_ppid = cfg.btf.vouches_for_task_struct();
     rodata.capture_argv = cfg.capture_argv;
-    rodata.kernel_btf = cfg.btf.source == crate::probe::BtfSource::Sysfs;
+    rodata.kernel_btf = cfg.btf.source == BtfSource::Sysfs;
     rodata.use_ringbuf = cfg.transport == Transport::RingBuf;
     rodata.wakeup_bytes = cfg.wakeup_bytes;
     rodata.nr_execveat = syscalls::number(cfg.table.arch, "execveat").map_or(-1, |n| n as i32);

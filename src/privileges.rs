@@ -5,7 +5,7 @@ use std::fs;
 
 use anyhow::Result;
 
-use crate::exit::{ExitCode, Failure};
+use crate::exit::{Code, Failure};
 
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_SYS_RESOURCE: u32 = 24;
@@ -94,7 +94,7 @@ impl Privileges {
     pub fn check(&self) -> Result<()> {
         if self.user_namespace {
             return Err(Failure::err(
-                ExitCode::Privilege,
+                Code::Privilege,
                 "running inside a user namespace: BPF needs CAP_BPF and CAP_PERFMON (or root) \
                  in the initial user namespace",
             ));
@@ -102,7 +102,7 @@ impl Privileges {
         let missing = self.missing();
         if !missing.is_empty() {
             return Err(Failure::err(
-                ExitCode::Privilege,
+                Code::Privilege,
                 format!(
                     "needs root, or CAP_BPF and CAP_PERFMON (missing: {}; running as uid {})",
                     missing.join(", "),
@@ -112,7 +112,7 @@ impl Privileges {
         }
         if self.lockdown.as_deref() == Some("confidentiality") {
             return Err(Failure::err(
-                ExitCode::Unsupported,
+                Code::Unsupported,
                 "kernel lockdown is in confidentiality mode: BPF may not read kernel or user \
                  memory (see /sys/kernel/security/lockdown)",
             ));

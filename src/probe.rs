@@ -1,178 +1,26 @@
-//! Where the fallbacks are chosen: which BTF, which transport, which dispatcher. The logger
-//! asks here before it loads; `tailcall-logger probe` prints the same answers.
+//! The `probe` subcommand: what this kernel and this process can do, the trial load of each
+//! dispatcher, and the plan the logger would follow (from the plan module, as the logger
+//! itself uses it).
 
-use std::fs::File;
-use std::io::Write;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 use libbpf_rs::{MapType, ProgramType};
 use serde_json::json;
 
-use crate::cli::{DispatchChoice, KernelArgs, TransportChoice};
-use crate::exit::{ExitCode, Failure};
+use crate::cli::KernelArgs;
+use crate::exit::{self, Code};
 use crate::handlers::{HandlerTable, Selection};
-use crate::loader::{self, Dispatch, Filters, LoadConfig, Transport};
+use crate::loader::{self, LoadConfig};
+use crate::plan::{self, Dispatch, Plan};
 use crate::privileges::Privileges;
 use crate::syscalls::Arch;
-
-/// Minimal BTF cut from the build machine's kernel by `bpftool gen min_core_btf`.
-static EMBEDDED_BTF: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/min_core.btf"));
-
-/// Test hooks: another path for the kernel's BTF, and a switch that hides the embedded one.
-const SYSFS_BTF_ENV: &str = "TAILCALL_LOGGER_SYSFS_BTF";
-const NO_EMBEDDED_ENV: &str = "TAILCALL_LOGGER_NO_EMBEDDED_BTF";
-const SYSFS_BTF: &str = "/sys/kernel/btf/vmlinux";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BtfSource {
-    Sysfs,
-    File,
-    Embedded,
-}
-
-impl BtfSource {
-    pub fn name(self) -> &'static str {
-        match self {
-            BtfSource::Sysfs => "sysfs",
-            BtfSource::File => "file",
-            BtfSource::Embedded => "embedded",
-        }
-    }
-}
-
-#[derive(Debug)]
-pub struct Btf {
-    pub source: BtfSource,
-    pub path: PathBuf,
-    /// Keeps the memfd holding the embedded BTF open while libbpf reads it.
-    _memfd: Option<OwnedFd>,
-}
-
-impl Btf {
-    /// What libbpf must be told; None lets it find the kernel's own BTF.
-    pub fn custom_path(&self) -> Option<&Path> {
-        (self.source != BtfSource::Sysfs).then_some(self.path.as_path())
-    }
-
-    /// The embedded BTF describes the build machine's kernel: stable layouts (pt_regs) are
-    /// right anywhere, task_struct is not, so fields read through it are left out.
-    pub fn vouches_for_task_struct(&self) -> bool {
-        self.source != BtfSource::Embedded
-    }
-}
-
-fn sysfs_btf_path() -> PathBuf {
-    std::env::var_os(SYSFS_BTF_ENV).map_or_else(|| PathBuf::from(SYSFS_BTF), PathBuf::from)
-}
-
-pub fn embedded_btf_available() -> bool {
-    !EMBEDDED_BTF.is_empty() && std::env::var_os(NO_EMBEDDED_ENV).is_none()
-}
-
-fn embedded_btf() -> Result<Btf> {
-    let fd = nix::sys::memfd::memfd_create(
-        c"tailcall-logger-btf",
-        nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
-    )
-    .context("creating a memfd for the embedded BTF")?;
-    let mut file = File::from(fd);
-    file.write_all(EMBEDDED_BTF)
-        .context("writing the embedded BTF")?;
-    let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
-    Ok(Btf {
-        source: BtfSource::Embedded,
-        path,
-        _memfd: Some(file.into()),
-    })
-}
-
-/// Order: the kernel's own BTF; else --btf / TAILCALL_LOGGER_BTF; else the embedded one.
-pub fn choose_btf(user: Option<&Path>) -> Result<Btf> {
-    let sysfs = sysfs_btf_path();
-    if sysfs.exists() {
-        return Ok(Btf {
-            source: BtfSource::Sysfs,
-            path: sysfs,
-            _memfd: None,
-        });
-    }
-    if let Some(path) = user {
-        if !path.is_file() {
-            return Err(Failure::err(
-                ExitCode::Unsupported,
-                format!("--btf {}: no such file", path.display()),
-            ));
-        }
-        return Ok(Btf {
-            source: BtfSource::File,
-            path: path.to_path_buf(),
-            _memfd: None,
-        });
-    }
-    if embedded_btf_available() {
-        return embedded_btf();
-    }
-    Err(Failure::err(
-        ExitCode::Unsupported,
-        format!(
-            "this kernel has no BTF ({} is missing) and no BTF is embedded: pass --btf PATH \
-             (or TAILCALL_LOGGER_BTF) with the kernel's BTF",
-            sysfs.display()
-        ),
-    ))
-}
-
-fn ringbuf_supported() -> Option<bool> {
-    MapType::RingBuf.is_supported().ok()
-}
-
-pub fn choose_transport(choice: TransportChoice) -> Result<(Transport, Option<String>)> {
-    match choice {
-        TransportChoice::Perf => Ok((Transport::Perf, None)),
-        TransportChoice::Ringbuf => {
-            if ringbuf_supported() == Some(false) {
-                return Err(Failure::err(
-                    ExitCode::Unsupported,
-                    "--transport ringbuf: this kernel has no BPF ring buffer (needs 5.8); use \
-                     --transport perf or auto",
-                ));
-            }
-            Ok((Transport::RingBuf, None))
-        }
-        TransportChoice::Auto => match ringbuf_supported() {
-            Some(false) => Ok((
-                Transport::Perf,
-                Some("no BPF ring buffer in this kernel: using the perf buffer".into()),
-            )),
-            _ => Ok((Transport::RingBuf, None)),
-        },
-    }
-}
-
-/// The dispatchers to try, in order.
-pub fn dispatch_order(choice: DispatchChoice) -> &'static [Dispatch] {
-    match choice {
-        DispatchChoice::Auto => &[Dispatch::Tail, Dispatch::Inline],
-        DispatchChoice::Tail => &[Dispatch::Tail],
-        DispatchChoice::Inline => &[Dispatch::Inline],
-    }
-}
-
-fn kernel_release() -> String {
-    nix::sys::utsname::uname()
-        .map(|u| u.release().to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "unknown".into())
-}
 
 /// A trial load of one dispatcher (nothing attached); Err carries the reason.
 fn trial_load(cfg: &LoadConfig, dispatch: Dispatch) -> Result<(), String> {
     let mut obj = MaybeUninit::uninit();
     loader::load(&mut obj, cfg, dispatch)
         .map(drop)
-        .map_err(|e| crate::exit::one_line(&e))
+        .map_err(|e| exit::one_line(&e))
 }
 
 /// `tailcall-logger probe`: returns the report and the exit code.
@@ -181,7 +29,7 @@ pub fn report(args: &KernelArgs) -> (serde_json::Value, i32) {
     let arch = Arch::host();
     let privs = Privileges::read();
     let priv_check = privs.check();
-    let btf = choose_btf(args.btf.as_deref());
+    let btf = plan::choose_btf(args.btf.as_deref());
     let privileged = priv_check.is_ok();
 
     let feature = |f: &dyn Fn() -> Result<bool, libbpf_rs::Error>| -> serde_json::Value {
@@ -209,41 +57,42 @@ pub fn report(args: &KernelArgs) -> (serde_json::Value, i32) {
     let mut fallbacks: Vec<String> = Vec::new();
 
     match (&priv_check, &btf) {
-        (Err(e), _) => reason = Some(crate::exit::one_line(e)),
-        (_, Err(e)) => reason = Some(crate::exit::one_line(e)),
-        (Ok(()), Ok(btf)) => match choose_transport(args.transport) {
-            Err(e) => reason = Some(crate::exit::one_line(&e)),
+        (Err(e), _) => reason = Some(exit::one_line(e)),
+        (_, Err(e)) => reason = Some(exit::one_line(e)),
+        (Ok(()), Ok(btf)) => match plan::choose_transport(args.transport) {
+            Err(e) => reason = Some(exit::one_line(&e)),
             Ok((transport, note)) => {
                 fallbacks.extend(note);
                 let table = HandlerTable::build(arch, &Selection::default())
                     .expect("the default handler table always builds");
-                let cfg = LoadConfig {
-                    table: &table,
-                    transport,
-                    btf,
-                    filters: Filters::default(),
-                    ringbuf_bytes: 1 << 16,
-                    wakeup_bytes: 0,
-                    capture_argv: true,
-                };
-                let mut chosen = None;
-                for d in [Dispatch::Tail, Dispatch::Inline] {
-                    let r = trial_load(&cfg, d);
+                let cfg = LoadConfig::new(&table, transport, btf);
+                let trials = [Dispatch::Tail, Dispatch::Inline].map(|d| (d, trial_load(&cfg, d)));
+                for (d, r) in &trials {
                     dispatchers[d.name()] = json!({"loads": r.is_ok(), "error": r.as_ref().err()});
-                    if let Err(e) = &r {
-                        if dispatch_order(args.dispatch).contains(&d) && chosen.is_none() {
-                            fallbacks.push(format!("{} dispatcher: {e}", d.name()));
-                        }
-                    }
-                    if r.is_ok() && chosen.is_none() && dispatch_order(args.dispatch).contains(&d) {
-                        chosen = Some(d);
-                    }
                 }
-                match chosen {
-                    Some(d) => {
-                        plan = json!({"dispatch": d.name(), "transport": transport.name(), "btf": btf.source.name()});
+                let trial = |d: Dispatch| {
+                    let (_, r) = trials
+                        .iter()
+                        .find(|(t, _)| *t == d)
+                        .expect("every dispatcher tried");
+                    r.clone().map_err(anyhow::Error::msg)
+                };
+                let order = plan::dispatch_order(args.dispatch);
+                match plan::first_that_works(order, &mut [(); 2], |_, d| trial(d)) {
+                    Ok(chosen) => {
+                        fallbacks.extend(chosen.fallbacks);
+                        plan = Plan {
+                            dispatch: chosen.dispatch,
+                            transport,
+                            btf: btf.source,
+                            fallbacks: fallbacks.clone(),
+                        }
+                        .json();
                     }
-                    None => reason = Some(fallbacks.last().cloned().unwrap_or_default()),
+                    Err(none) => {
+                        fallbacks.extend(none.fallbacks);
+                        reason = fallbacks.last().cloned();
+                    }
                 }
             }
         },
@@ -251,19 +100,19 @@ pub fn report(args: &KernelArgs) -> (serde_json::Value, i32) {
 
     let code = match (&priv_check, &reason) {
         (_, None) => 0,
-        (Err(e), _) => crate::exit::code_of(e),
-        (Ok(()), Some(_)) => ExitCode::Unsupported as i32,
+        (Err(e), _) => exit::code_of(e),
+        (Ok(()), Some(_)) => Code::Unsupported as i32,
     };
     let report = json!({
         "v": crate::output::json::SCHEMA_VERSION,
         "type": "probe",
         "version": env!("CARGO_PKG_VERSION"),
-        "kernel": {"release": kernel_release(), "arch": arch.name()},
+        "kernel": {"release": plan::kernel_release(), "arch": arch.name()},
         "btf": {
             "source": btf.as_ref().ok().map(|b| b.source.name()),
             "path": btf.as_ref().ok().map(|b| b.path.display().to_string()),
-            "embedded_available": embedded_btf_available(),
-            "error": btf.as_ref().err().map(crate::exit::one_line),
+            "embedded_available": plan::embedded_btf_available(),
+            "error": btf.as_ref().err().map(exit::one_line),
         },
         "features": {
             "ringbuf": feature(&|| MapType::RingBuf.is_supported()),

@@ -10,8 +10,8 @@ use std::rc::Rc;
 
 use libbpf_rs::ProgramInput;
 use tailcall_logger::handlers::{HandlerTable, Selection};
-use tailcall_logger::loader::{self, Dispatch, Filters, LoadConfig, Transport};
-use tailcall_logger::probe;
+use tailcall_logger::loader::{self, LoadConfig};
+use tailcall_logger::plan::{self, Dispatch, Transport};
 use tailcall_logger::stats::{self, Totals};
 use tailcall_logger::syscalls::{self, Arch};
 
@@ -22,17 +22,9 @@ fn dispatchers_under_test_run() {
     }
     let arch = Arch::host();
     let table = HandlerTable::build(arch, &Selection::default()).unwrap();
-    let btf = probe::choose_btf(None).unwrap();
-    let cfg = LoadConfig {
-        table: &table,
-        transport: Transport::RingBuf,
-        btf: &btf,
-        // The test process itself runs the programs: no self-exclusion.
-        filters: Filters::default(),
-        ringbuf_bytes: 1 << 16,
-        wakeup_bytes: 0,
-        capture_argv: true,
-    };
+    let btf = plan::choose_btf(None).unwrap();
+    // No filters: the test process itself runs the programs, so no self-exclusion either.
+    let cfg = LoadConfig::new(&table, Transport::RingBuf, &btf);
     let len = u64::from(table.len());
     let getpid = u64::from(syscalls::number(arch, "getpid").unwrap());
     let uname = u64::from(syscalls::number(arch, "uname").unwrap());

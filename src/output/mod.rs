@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 
 use crate::clock::Clock;
 use crate::events::Event;
-use crate::exit::{ExitCode, Failure};
+use crate::exit::{Code, Failure};
 use crate::syscalls::{self, Arch};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +42,7 @@ impl ArgvPolicy {
             .iter()
             .map(|p| {
                 regex::bytes::Regex::new(p)
-                    .map_err(|e| Failure::err(ExitCode::Usage, format!("--redact {p:?}: {e}")))
+                    .map_err(|e| Failure::err(Code::Usage, format!("--redact {p:?}: {e}")))
             })
             .collect::<Result<_>>()?;
         Ok(ArgvPolicy { redact })
@@ -85,7 +85,7 @@ fn open_file(path: &PathBuf) -> Result<File> {
         .open(path)
         .map_err(|e| {
             Failure::err(
-                ExitCode::Output,
+                Code::Output,
                 format!("cannot open --output {}: {e}", path.display()),
             )
         })

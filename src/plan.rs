@@ -1,0 +1,334 @@
+//! The plan: which BTF, which transport and which dispatcher this kernel gets, and why.
+//! The logger asks here before it loads; the `probe` subcommand prints the same answers.
+//! Nothing in here loads BPF: "load the first dispatcher that works" takes the attempt as a
+//! closure, so the loader depends on this module and never the other way round.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use libbpf_rs::MapType;
+use serde_json::json;
+
+use crate::cli::{DispatchChoice, TransportChoice};
+use crate::exit::{self, Code, Failure};
+
+/// How syscalls reach their handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dispatch {
+    /// raw_tp/sys_enter tail calls one handler program per syscall.
+    Tail,
+    /// One program with the handlers inlined, for kernels that refuse the tail dispatcher.
+    Inline,
+}
+
+impl Dispatch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dispatch::Tail => "tail",
+            Dispatch::Inline => "inline",
+        }
+    }
+}
+
+/// How records reach user space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    RingBuf,
+    Perf,
+}
+
+impl Transport {
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::RingBuf => "ringbuf",
+            Transport::Perf => "perf",
+        }
+    }
+}
+
+/// Minimal BTF cut from the build machine's kernel by `bpftool gen min_core_btf`.
+static EMBEDDED_BTF: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/min_core.btf"));
+
+/// Test hooks: another path for the kernel's BTF, and a switch that hides the embedded one.
+const SYSFS_BTF_ENV: &str = "TAILCALL_LOGGER_SYSFS_BTF";
+const NO_EMBEDDED_ENV: &str = "TAILCALL_LOGGER_NO_EMBEDDED_BTF";
+const SYSFS_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BtfSource {
+    Sysfs,
+    File,
+    Embedded,
+}
+
+impl BtfSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            BtfSource::Sysfs => "sysfs",
+            BtfSource::File => "file",
+            BtfSource::Embedded => "embedded",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Btf {
+    pub source: BtfSource,
+    pub path: PathBuf,
+    /// Keeps the memfd holding the embedded BTF open while libbpf reads it.
+    _memfd: Option<OwnedFd>,
+}
+
+impl Btf {
+    /// What libbpf must be told; None lets it find the kernel's own BTF.
+    pub fn custom_path(&self) -> Option<&Path> {
+        (self.source != BtfSource::Sysfs).then_some(self.path.as_path())
+    }
+
+    /// The embedded BTF describes the build machine's kernel: stable layouts (pt_regs) are
+    /// right anywhere, task_struct is not, so fields read through it are left out.
+    pub fn vouches_for_task_struct(&self) -> bool {
+        self.source != BtfSource::Embedded
+    }
+}
+
+fn sysfs_btf_path() -> PathBuf {
+    std::env::var_os(SYSFS_BTF_ENV).map_or_else(|| PathBuf::from(SYSFS_BTF), PathBuf::from)
+}
+
+pub fn embedded_btf_available() -> bool {
+    !EMBEDDED_BTF.is_empty() && std::env::var_os(NO_EMBEDDED_ENV).is_none()
+}
+
+fn embedded_btf() -> Result<Btf> {
+    let fd = nix::sys::memfd::memfd_create(
+        c"tailcall-logger-btf",
+        nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
+    )
+    .context("creating a memfd for the embedded BTF")?;
+    let mut file = File::from(fd);
+    file.write_all(EMBEDDED_BTF)
+        .context("writing the embedded BTF")?;
+    let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    Ok(Btf {
+        source: BtfSource::Embedded,
+        path,
+        _memfd: Some(file.into()),
+    })
+}
+
+/// Order: the kernel's own BTF; else --btf / TAILCALL_LOGGER_BTF; else the embedded one.
+pub fn choose_btf(user: Option<&Path>) -> Result<Btf> {
+    let sysfs = sysfs_btf_path();
+    if sysfs.exists() {
+        return Ok(Btf {
+            source: BtfSource::Sysfs,
+            path: sysfs,
+            _memfd: None,
+        });
+    }
+    if let Some(path) = user {
+        if !path.is_file() {
+            return Err(Failure::err(
+                Code::Unsupported,
+                format!("--btf {}: no such file", path.display()),
+            ));
+        }
+        return Ok(Btf {
+            source: BtfSource::File,
+            path: path.to_path_buf(),
+            _memfd: None,
+        });
+    }
+    if embedded_btf_available() {
+        return embedded_btf();
+    }
+    Err(Failure::err(
+        Code::Unsupported,
+        format!(
+            "this kernel has no BTF ({} is missing) and no BTF is embedded: pass --btf PATH \
+             (or TAILCALL_LOGGER_BTF) with the kernel's BTF",
+            sysfs.display()
+        ),
+    ))
+}
+
+fn ringbuf_supported() -> Option<bool> {
+    MapType::RingBuf.is_supported().ok()
+}
+
+/// The transport for `choice`, and a note when auto had to fall back.
+pub fn choose_transport(choice: TransportChoice) -> Result<(Transport, Option<String>)> {
+    match choice {
+        TransportChoice::Perf => Ok((Transport::Perf, None)),
+        TransportChoice::Ringbuf => {
+            if ringbuf_supported() == Some(false) {
+                return Err(Failure::err(
+                    Code::Unsupported,
+                    "--transport ringbuf: this kernel has no BPF ring buffer (needs 5.8); use \
+                     --transport perf or auto",
+                ));
+            }
+            Ok((Transport::RingBuf, None))
+        }
+        TransportChoice::Auto => match ringbuf_supported() {
+            Some(false) => Ok((
+                Transport::Perf,
+                Some("no BPF ring buffer in this kernel: using the perf buffer".into()),
+            )),
+            _ => Ok((Transport::RingBuf, None)),
+        },
+    }
+}
+
+/// The dispatchers to try, in order.
+pub fn dispatch_order(choice: DispatchChoice) -> &'static [Dispatch] {
+    match choice {
+        DispatchChoice::Auto => &[Dispatch::Tail, Dispatch::Inline],
+        DispatchChoice::Tail => &[Dispatch::Tail],
+        DispatchChoice::Inline => &[Dispatch::Inline],
+    }
+}
+
+/// The running kernel's release ("unknown" if uname fails).
+pub fn kernel_release() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// What was chosen, and the fallbacks taken on the way (each with its reason).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub dispatch: Dispatch,
+    pub transport: Transport,
+    pub btf: BtfSource,
+    pub fallbacks: Vec<String>,
+}
+
+impl Plan {
+    /// The `plan` object of the start record and of `probe --json`.
+    pub fn json(&self) -> serde_json::Value {
+        json!({
+            "dispatch": self.dispatch.name(),
+            "transport": self.transport.name(),
+            "btf": self.btf.name(),
+        })
+    }
+}
+
+/// What `first_that_works` returns: the attempt's value, the dispatcher that gave it, and
+/// one note per dispatcher that failed before it.
+pub struct Chosen<T> {
+    pub value: T,
+    pub dispatch: Dispatch,
+    pub fallbacks: Vec<String>,
+}
+
+/// Every dispatcher failed: why, each ("tail dispatcher: ..."), and the last error.
+#[derive(Debug)]
+pub struct NoneWorked {
+    pub fallbacks: Vec<String>,
+    pub last: anyhow::Error,
+}
+
+/// Tries the dispatchers of `order` in turn and keeps the first that works. Each attempt
+/// gets its own slot: libbpf-rs ties a loaded skeleton's lifetime to the storage it was
+/// opened in, and a failed attempt's borrow of that storage cannot be handed to the next.
+pub fn first_that_works<'s, S, T>(
+    order: &[Dispatch],
+    slots: &'s mut [S],
+    mut attempt: impl FnMut(&'s mut S, Dispatch) -> Result<T>,
+) -> Result<Chosen<T>, NoneWorked> {
+    assert!(slots.len() >= order.len(), "one slot per dispatcher");
+    let mut fallbacks = Vec::new();
+    let mut last = anyhow::anyhow!("no dispatcher to try");
+    for (&dispatch, slot) in order.iter().zip(slots.iter_mut()) {
+        match attempt(slot, dispatch) {
+            Ok(value) => {
+                return Ok(Chosen {
+                    value,
+                    dispatch,
+                    fallbacks,
+                })
+            }
+            Err(e) => {
+                fallbacks.push(format!(
+                    "{} dispatcher: {}",
+                    dispatch.name(),
+                    exit::one_line(&e)
+                ));
+                last = e;
+            }
+        }
+    }
+    Err(NoneWorked { fallbacks, last })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_that_works_falls_back_and_says_why() {
+        let mut slots = [0u8; 2];
+        let chosen = first_that_works(&[Dispatch::Tail, Dispatch::Inline], &mut slots, |s, d| {
+            *s = 1;
+            match d {
+                Dispatch::Tail => Err(anyhow::anyhow!("tail_calls are not allowed")),
+                Dispatch::Inline => Ok(7),
+            }
+        })
+        .unwrap();
+        assert_eq!(chosen.value, 7);
+        assert_eq!(chosen.dispatch, Dispatch::Inline);
+        assert_eq!(
+            chosen.fallbacks,
+            vec!["tail dispatcher: tail_calls are not allowed".to_string()]
+        );
+        assert_eq!(slots, [1, 1]);
+    }
+
+    #[test]
+    fn first_that_works_stops_at_the_first_success() {
+        let mut slots = [(); 2];
+        let mut tried = Vec::new();
+        let chosen = first_that_works(&[Dispatch::Tail, Dispatch::Inline], &mut slots, |_, d| {
+            tried.push(d);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(chosen.dispatch, Dispatch::Tail);
+        assert!(chosen.fallbacks.is_empty());
+        assert_eq!(tried, vec![Dispatch::Tail]);
+    }
+
+    #[test]
+    fn first_that_works_reports_the_last_error() {
+        let mut slots = [(); 1];
+        let err = first_that_works::<_, ()>(&[Dispatch::Inline], &mut slots, |_, _| {
+            Err(anyhow::anyhow!("no"))
+        })
+        .err()
+        .unwrap();
+        assert_eq!(err.last.to_string(), "no");
+        assert_eq!(err.fallbacks, vec!["inline dispatcher: no".to_string()]);
+    }
+
+    #[test]
+    fn plan_json_names_every_choice() {
+        let plan = Plan {
+            dispatch: Dispatch::Inline,
+            transport: Transport::Perf,
+            btf: BtfSource::Embedded,
+            fallbacks: vec![],
+        };
+        assert_eq!(
+            plan.json(),
+            json!({"dispatch": "inline", "transport": "perf", "btf": "embedded"})
+        );
+    }
+}
