@@ -17,6 +17,7 @@ import ctypes as ct
 import os
 import signal
 import sys
+import threading
 
 from bcc import BPF
 
@@ -64,13 +65,6 @@ int ignore_opcode(void *ctx) {
 IGNORED = [21, 22, 25, 29, 56, 57, 63, 64, 66, 72, 73, 79, 98, 101, 115, 131, 134, 135, 139,
            172, 233, 280, 291]
 
-stop = False
-
-
-def on_signal(_sig, _frame):
-    global stop
-    stop = True
-
 
 def main():
     ap = argparse.ArgumentParser()
@@ -81,8 +75,9 @@ def main():
                     help="a syscall number to log although the original ignores it")
     args = ap.parse_args()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda _sig, _frame: stop.set())
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())
     b = BPF(text=PROGRAM, cflags=["-DFILTER_PID=%d" % args.pid])
     prog_array = b.get_table("syscall")
     ignore_fn = b.load_func("ignore_opcode", BPF.RAW_TRACEPOINT)
@@ -106,7 +101,7 @@ def main():
     import select
     poller = select.poll()
     poller.register(pipe, select.POLLIN)
-    while not stop:
+    while not stop.is_set():
         try:
             poller.poll(100)
             chunk = os.read(pipe, 1 << 20)
