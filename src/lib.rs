@@ -9,7 +9,6 @@
 
 pub mod assets;
 pub mod cli;
-pub mod clock;
 pub mod events;
 pub mod exit;
 pub mod handlers;

@@ -14,10 +14,10 @@ use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal
 use serde_json::json;
 
 use crate::cli::RunArgs;
-use crate::clock::Clock;
 use crate::exit::{Code, Failure};
 use crate::handlers::{HandlerTable, Selection};
 use crate::loader::{self, Attached, Filters, LoadConfig};
+use crate::output::clock::Clock;
 use crate::output::{ArgvPolicy, Format, Sink};
 use crate::plan::{self, Btf, Plan, Transport};
 use crate::privileges::Privileges;

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use libfuzzer_sys::fuzz_target;
-use tailcall_logger::clock::Clock;
+use tailcall_logger::output::clock::Clock;
 use tailcall_logger::events::decode;
 use tailcall_logger::output::{human, json};
 

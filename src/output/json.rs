@@ -9,9 +9,9 @@ use std::borrow::Cow;
 use std::io::Write;
 
 use super::digits;
-use crate::clock::Clock;
 use crate::events::{Event, ReadStatus};
 use crate::handlers::{self, Kind};
+use crate::output::clock::Clock;
 
 pub const SCHEMA_VERSION: u32 = 1;
 

@@ -2,6 +2,7 @@
 //! buffer; the Sink owns the destination (stdout or a file, reopened on SIGHUP), batches
 //! writes and notices a reader that went away.
 
+pub mod clock;
 pub mod digits;
 pub mod human;
 pub mod json;
@@ -16,7 +17,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::clock::Clock;
+use self::clock::Clock;
 use crate::events::Event;
 use crate::exit::{Code, Failure};
 use crate::syscalls::{self, Arch};
@@ -193,6 +194,9 @@ impl Sink {
         }
     }
 }
+
+#[cfg(test)]
+mod properties;
 
 #[cfg(test)]
 mod tests {

@@ -49,7 +49,7 @@ impl Default for Clock {
 }
 
 pub fn write_rfc3339(out: &mut Vec<u8>, wall_ns: i128) {
-    use crate::output::digits::padded;
+    use super::digits::padded;
     let secs = wall_ns.div_euclid(1_000_000_000) as i64;
     let nanos = wall_ns.rem_euclid(1_000_000_000) as u64;
     let days = secs.div_euclid(86_400);
