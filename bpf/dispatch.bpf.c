@@ -172,6 +172,10 @@ static __always_inline void fill_header(struct record_header *h, long nr, __u8 k
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
+/* What a record of `size` bytes takes in the ring: an 8-byte header, then the data
+ * rounded up to 8 bytes (BPF_RINGBUF_HDR_SZ and the kernel's round_up in ringbuf). */
+#define RINGBUF_FOOTPRINT(size) ((((size) + 8) + 7) & ~7ULL)
+
 static __always_inline long ringbuf_flags(__u64 size)
 {
 	__u64 avail;
@@ -181,10 +185,14 @@ static __always_inline long ringbuf_flags(__u64 size)
 	/* Wake the reader once, when this record takes the backlog over the threshold. A
 	 * reader that is behind is awake anyway (its poll returns while data is pending), and
 	 * an idle one polls with a short timeout: waking it per record would cost every
-	 * logged syscall an irq_work. */
+	 * logged syscall an irq_work. The step is the record's footprint, not its size: with
+	 * the size, a backlog growing in 64-byte steps could jump over the 56-byte window
+	 * below the threshold and never wake the reader, which then read one batch per poll
+	 * timeout while the ring stayed full. Asked before the record is reserved. */
 	avail = bpf_ringbuf_query(&events_rb, BPF_RB_AVAIL_DATA);
-	return avail < wakeup_bytes && avail + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP :
-								     BPF_RB_NO_WAKEUP;
+	return avail < wakeup_bytes && avail + RINGBUF_FOOTPRINT(size) >= wakeup_bytes ?
+		       BPF_RB_FORCE_WAKEUP :
+		       BPF_RB_NO_WAKEUP;
 }
 
 static __always_inline void output(void *ctx, void *data, __u64 size)

@@ -2,10 +2,10 @@
 //! libbpf-tools' compat.c does for the C tools): wait for records and hand them to the
 //! sink, or drain what is left.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use libbpf_rs::{MapCore, PerfBuffer, PerfBufferBuilder, RingBuffer, RingBufferBuilder};
@@ -69,9 +69,39 @@ impl Delivery {
 /// The shared delivery state the callbacks write into.
 pub type SharedDelivery = Rc<RefCell<Delivery>>;
 
+/// How the reader spent its waits, so a user can see it never idled on a full ring.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WaitStats {
+    /// Waits ended by a wakeup from the kernel.
+    pub wakeups: u64,
+    /// Waits that ran to the poll timeout.
+    pub timeouts: u64,
+    /// Reads made without waiting, because the previous one stopped at the batch limit
+    /// with records still in the ring.
+    pub busy_reads: u64,
+}
+
+impl WaitStats {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "wakeups": self.wakeups,
+            "timeouts": self.timeouts,
+            "busy_reads": self.busy_reads,
+        })
+    }
+}
+
 pub enum Reader<'a> {
-    Ring(RingBuffer<'a>),
-    Perf(PerfBuffer<'a>),
+    Ring {
+        rb: RingBuffer<'a>,
+        /// The last read stopped at RING_BATCH: the ring may still hold records.
+        more: Cell<bool>,
+        stats: Cell<WaitStats>,
+    },
+    Perf {
+        pb: PerfBuffer<'a>,
+        stats: Cell<WaitStats>,
+    },
 }
 
 impl<'a> Reader<'a> {
@@ -92,7 +122,11 @@ impl<'a> Reader<'a> {
         let rb = builder
             .build()
             .context("setting up the ring buffer reader")?;
-        Ok(Reader::Ring(rb))
+        Ok(Reader::Ring {
+            rb,
+            more: Cell::new(false),
+            stats: Cell::default(),
+        })
     }
 
     /// A reader of the perf event array `map`, `pages` pages per CPU.
@@ -111,35 +145,73 @@ impl<'a> Reader<'a> {
             .pages(pages)
             .build()
             .context("setting up the perf buffer reader")?;
-        Ok(Reader::Perf(pb))
+        Ok(Reader::Perf {
+            pb,
+            stats: Cell::default(),
+        })
     }
 
-    /// Waits up to POLL_INTERVAL for records and hands them to the sink.
+    /// Waits up to POLL_INTERVAL for records and hands them to the sink. A ring that still
+    /// held records after the last read is read again at once: a wakeup is only sent when
+    /// the backlog crosses the threshold (see ringbuf_flags in the BPF code), so a reader
+    /// that slept on a full ring would be woken by nothing but the timeout.
     pub fn wait_and_read(&self) -> Result<()> {
         match self {
-            Reader::Ring(rb) => {
-                // Records are mostly written without a wakeup (see ringbuf_flags in the BPF
-                // code), so read after every wait, woken or timed out; the wait returns at
-                // once while data is pending. libbpf's own poll would read without bound.
-                let mut ev = [libc::epoll_event { events: 0, u64: 0 }];
-                let timeout = POLL_INTERVAL.as_millis() as i32;
-                unsafe { libc::epoll_wait(rb.epoll_fd(), ev.as_mut_ptr(), 1, timeout) };
+            Reader::Ring { rb, more, stats } => {
+                let mut st = stats.get();
+                if more.get() {
+                    st.busy_reads += 1;
+                } else {
+                    // Read after every wait, woken or timed out: most records are written
+                    // without a wakeup. libbpf's own poll would read without bound.
+                    let mut ev = [libc::epoll_event { events: 0, u64: 0 }];
+                    let timeout = POLL_INTERVAL.as_millis() as i32;
+                    let ready =
+                        unsafe { libc::epoll_wait(rb.epoll_fd(), ev.as_mut_ptr(), 1, timeout) };
+                    match ready {
+                        0 => st.timeouts += 1,
+                        n if n > 0 => st.wakeups += 1,
+                        _ => {}
+                    }
+                }
+                stats.set(st);
                 let n = rb.consume_raw_n(RING_BATCH);
                 if n < 0 && n != -libc::EINTR {
+                    more.set(false);
                     return Err(io::Error::from_raw_os_error(-n))
                         .context("reading records from the ring buffer");
                 }
+                more.set(n >= RING_BATCH as i32);
                 Ok(())
             }
-            Reader::Perf(pb) => ignore_interrupt(pb.poll(POLL_INTERVAL)),
+            Reader::Perf { pb, stats } => {
+                let mut st = stats.get();
+                // libbpf's perf poll reads whatever is ready; a wait that read nothing timed out.
+                let before = Instant::now();
+                let r = ignore_interrupt(pb.poll(POLL_INTERVAL));
+                if before.elapsed() >= POLL_INTERVAL {
+                    st.timeouts += 1;
+                } else {
+                    st.wakeups += 1;
+                }
+                stats.set(st);
+                r
+            }
+        }
+    }
+
+    /// How the waits went so far.
+    pub fn wait_stats(&self) -> WaitStats {
+        match self {
+            Reader::Ring { stats, .. } | Reader::Perf { stats, .. } => stats.get(),
         }
     }
 
     /// Reads everything the kernel still holds, without waiting.
     pub fn drain(&self) -> Result<()> {
         let r = match self {
-            Reader::Ring(rb) => rb.consume(),
-            Reader::Perf(pb) => pb.consume(),
+            Reader::Ring { rb, .. } => rb.consume(),
+            Reader::Perf { pb, .. } => pb.consume(),
         };
         ignore_interrupt(r)
     }

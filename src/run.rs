@@ -21,7 +21,7 @@ use crate::output::clock::Clock;
 use crate::output::{ArgvPolicy, Format, Sink};
 use crate::plan::{self, Btf, Plan, Transport};
 use crate::privileges::Privileges;
-use crate::reader::{Delivery, Reader, SharedDelivery};
+use crate::reader::{Delivery, Reader, SharedDelivery, WaitStats};
 use crate::skel::DispatchSkel;
 use crate::stats::{self, LossReporter, Totals};
 use crate::syscalls::Arch;
@@ -53,7 +53,13 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let totals = stats::read(&attached.skel.maps.counters)?;
     // Account for every record: in-band loss, the summary line and record.
     let mut d = delivery.borrow_mut();
-    summarize(&mut d, &mut losses, &totals, started);
+    summarize(&mut d, &mut losses, &totals, &reader.wait_stats(), started);
+    if args.kernel.verbose {
+        eprintln!(
+            "tailcall-logger: reader waits: {}",
+            reader.wait_stats().json()
+        );
+    }
     exit_status(run_error, d.io_error.take())
 }
 
@@ -249,7 +255,13 @@ fn read_until_stopped(
 }
 
 /// The last loss report, the summary line on stderr and the summary record.
-fn summarize(d: &mut Delivery, losses: &mut LossReporter, totals: &Totals, started: Instant) {
+fn summarize(
+    d: &mut Delivery,
+    losses: &mut LossReporter,
+    totals: &Totals,
+    waits: &WaitStats,
+    started: Instant,
+) {
     report_losses(&mut d.sink, losses, totals);
     eprintln!(
         "tailcall-logger: {} records delivered, {} lost, {} seen, {} read faults, {} without handler",
@@ -271,6 +283,7 @@ fn summarize(d: &mut Delivery, losses: &mut LossReporter, totals: &Totals, start
         "perf_lost_samples": d.perf_lost,
         "dispatch_miss": totals.dispatch_miss,
         "read_faults": totals.read_faults,
+        "reader": waits.json(),
         "duration_s": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
     });
     let written = d
