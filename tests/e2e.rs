@@ -10,7 +10,7 @@ use nix::sys::signal::Signal;
 use serde_json::Value;
 use tailcall_logger_testkit::fixtures::{path_in, CHILD_COMM};
 use tailcall_logger_testkit::{
-    assert_clean_error, bins, delivered, go, require_bpf, require_tool, tempdir, wait_exit, Bins,
+    assert_clean_failure, bins, delivered, go, require_bpf, require_tool, tempdir, wait_exit, Bins,
 };
 
 const BINS: Bins = bins!();
@@ -220,9 +220,7 @@ fn non_root_gets_one_clear_line_and_exit_3() {
         ])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert_clean_error(&stderr);
+    let stderr = assert_clean_failure(&out, 3);
     assert!(
         stderr.contains("CAP_BPF") && stderr.contains("CAP_PERFMON"),
         "{stderr}"
@@ -238,18 +236,14 @@ fn user_namespace_gets_the_clear_error() {
         .args(["-Ur", BINS.logger])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert_clean_error(&stderr);
+    let stderr = assert_clean_failure(&out, 3);
     assert!(stderr.contains("user namespace"), "{stderr}");
 }
 
 #[test]
 fn usage_errors_exit_2_without_backtrace() {
     let out = BINS.run_logger(&["--ignore", "no_such_syscall"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert_clean_error(&stderr);
+    assert_clean_failure(&out, 2);
     let out = BINS.run_logger(&["--dispatch", "sideways"]);
     assert_eq!(out.status.code(), Some(2));
 }
@@ -258,9 +252,7 @@ fn usage_errors_exit_2_without_backtrace() {
 fn output_that_cannot_be_opened_exits_5() {
     require_bpf!();
     let out = BINS.run_logger(&["--output", "/nonexistent-dir/x.jsonl"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(5), "{stderr}");
-    assert_clean_error(&stderr);
+    assert_clean_failure(&out, 5);
 }
 
 fn probe_json(env: &[(&str, &str)], args: &[&str]) -> (Value, i32) {
@@ -326,24 +318,20 @@ fn btf_fallbacks_file_embedded_and_none() {
             .output()
             .unwrap()
     };
-    let out = hidden(&format!(
-        "{scenario} --logger {logger} --label btf-file --expect btf=file -- --btf {copy}"
+    // The scenario passes in there with the plan's btf as expected.
+    let hidden_cell = |args: &str| {
+        let out = hidden(&format!("{scenario} --logger {logger} {args}"));
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    hidden_cell(&format!(
+        "--label btf-file --expect btf=file -- --btf {copy}"
     ));
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = hidden(&format!(
-        "{scenario} --logger {logger} --label btf-embedded --expect btf=embedded"
-    ));
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    hidden_cell("--label btf-embedded --expect btf=embedded");
     let out = hidden(&format!("{logger} probe --json"));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["btf"]["source"], "embedded");
@@ -351,9 +339,7 @@ fn btf_fallbacks_file_embedded_and_none() {
     let out = hidden(&format!(
         "TAILCALL_LOGGER_NO_EMBEDDED_BTF=1 {logger} --json"
     ));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(4), "{stderr}");
-    assert_clean_error(&stderr);
+    let stderr = assert_clean_failure(&out, 4);
     assert!(
         stderr.contains("/sys/kernel/btf/vmlinux") && stderr.contains("--btf"),
         "{stderr}"

@@ -1,13 +1,26 @@
 //! Assertions and decoders over what the logger prints.
 
+use std::process::Output;
+
 use serde_json::Value;
 
 /// The last line of stderr is a single, human line: no panic, no backtrace.
+#[track_caller]
 pub fn assert_clean_error(stderr: &str) {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!stderr.contains("RUST_BACKTRACE"), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("tailcall-logger: "), "{stderr}");
+}
+
+/// A run that exited with `code` and said why in one clean line (see
+/// [`assert_clean_error`]); returns its stderr.
+#[track_caller]
+pub fn assert_clean_failure(out: &Output, code: i32) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert_clean_error(&stderr);
+    stderr
 }
 
 /// The count in the summary line a logger prints on stderr ("N records delivered, ...").

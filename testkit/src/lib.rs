@@ -18,6 +18,8 @@ pub mod logger;
 pub mod skip;
 
 pub use bins::{go, Bins, SCENARIO_BIN};
-pub use checks::{assert_clean_error, assert_no_terminal_controls, delivered, parse_lines};
+pub use checks::{
+    assert_clean_error, assert_clean_failure, assert_no_terminal_controls, delivered, parse_lines,
+};
 pub use fixtures::tempdir;
 pub use logger::{run_logger, wait_exit, Logger};
