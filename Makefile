@@ -4,6 +4,8 @@
 ARCH ?= x86_64
 RUST_TARGET := $(ARCH)-unknown-linux-musl
 BIN := target/$(RUST_TARGET)/release/tailcall-logger
+# Test tooling from testkit/ (`make scenario`), next to the logger: the host tests and
+# vm/run.sh look for it there. Never installed or packaged.
 SCENARIO := target/$(RUST_TARGET)/release/tailcall-logger-scenario
 CARGO ?= cargo
 # Static musl build with vendored libbpf/libelf/zlib (see scripts/static-env.sh).
@@ -11,7 +13,7 @@ STATIC_ENV = eval "$$(scripts/static-env.sh $(ARCH))" &&
 CARGO_TARGET_FLAGS := --release --target $(RUST_TARGET)
 ARGS ?=
 
-.PHONY: all deps test-deps build run unit test-host lint fmt-check clippy workflow-check test clean
+.PHONY: all deps test-deps build scenario run unit test-host lint fmt-check clippy workflow-check test clean
 
 all: build
 
@@ -21,27 +23,34 @@ deps:
 test-deps:
 	@scripts/install-deps.sh test $(ARCH)
 
+# The logger alone (the workspace's default member): what `make run` and the packages use.
 build: deps
 	$(STATIC_ENV) $(CARGO) build $(CARGO_TARGET_FLAGS)
 	@file $(BIN) | grep -q 'static' || { echo "build: $(BIN) is not statically linked" >&2; exit 1; }
 
+# The scenario binary (testkit/, test tooling), for test-host and vm-test.
+scenario: deps
+	$(STATIC_ENV) $(CARGO) build $(CARGO_TARGET_FLAGS) -p tailcall-logger-testkit --bin tailcall-logger-scenario
+	@file $(SCENARIO) | grep -q 'static' || { echo "scenario: $(SCENARIO) is not statically linked" >&2; exit 1; }
+
 run: build
 	$(BIN) $(ARGS)
 
-# Unit tests: decoding, formatting, syscall tables, CLI; no privileges needed.
+# Unit tests: decoding, formatting, syscall tables, CLI, the testkit's own; no privileges.
 unit: deps
-	$(STATIC_ENV) $(CARGO) test $(CARGO_TARGET_FLAGS) --lib --bins
+	$(STATIC_ENV) $(CARGO) test $(CARGO_TARGET_FLAGS) --workspace --lib --bins
 
 # End-to-end tests on the host kernel: the logger is loaded for real. As root in CI,
-# TAILCALL_LOGGER_REQUIRE_BPF=1 turns every skip into a failure.
-test-host: test-deps
+# TAILCALL_LOGGER_REQUIRE_BPF=1 turns every skip into a failure. The tests run the
+# scenario binary from beside the logger: `scenario` builds it first.
+test-host: test-deps scenario
 	$(STATIC_ENV) $(CARGO) test $(CARGO_TARGET_FLAGS) --test '*' -- --test-threads=1
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
 clippy: deps
-	$(STATIC_ENV) $(CARGO) clippy $(CARGO_TARGET_FLAGS) --all-targets -- -D warnings
+	$(STATIC_ENV) $(CARGO) clippy $(CARGO_TARGET_FLAGS) --workspace --all-targets -- -D warnings
 
 workflow-check: test-deps
 	/usr/bin/python3 scripts/check-workflow.py

@@ -1,55 +1,50 @@
 //! The logger loaded into the host kernel for real: a helper process makes known syscalls
 //! and the tests assert the exact records.
 
-mod support;
-
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use support::*;
+use tailcall_logger_testkit::fixtures::{path_in, CHILD_COMM};
+use tailcall_logger_testkit::{
+    assert_clean_failure, bins, delivered, go, require_bpf, require_tool, tempdir, wait_exit, Bins,
+};
+
+const BINS: Bins = bins!();
 
 #[test]
 fn exec_and_timer_records_are_exact() {
-    if !bpf_available("exec_and_timer_records_are_exact") {
-        return;
-    }
-    scenario("default", &[], &[]);
+    require_bpf!();
+    BINS.scenario_cell("default", &[], &[]);
 }
 
 #[test]
 fn skip_others_keeps_only_exec_and_timers() {
-    if !bpf_available("skip_others_keeps_only_exec_and_timers") {
-        return;
-    }
-    scenario("skip-others", &[], &["--skip-others"]);
+    require_bpf!();
+    BINS.scenario_cell("skip-others", &[], &["--skip-others"]);
 }
 
 #[test]
 fn comm_filter_is_applied_in_the_kernel() {
-    if !bpf_available("comm_filter_is_applied_in_the_kernel") {
-        return;
-    }
+    require_bpf!();
     // --only-child: every record in the stream came from the child.
-    scenario("comm", &["--only-child"], &["--comm", "tcl-child"]);
+    BINS.scenario_cell("comm", &["--only-child"], &["--comm", CHILD_COMM]);
 }
 
 /// Every dispatcher and transport gives the same records for the same syscalls.
 #[test]
 fn dispatchers_and_transports_agree() {
-    if !bpf_available("dispatchers_and_transports_agree") {
-        return;
-    }
+    require_bpf!();
     let dir = tempdir();
     let mut sets = Vec::new();
     for dispatch in ["tail", "inline"] {
         for transport in ["ringbuf", "perf"] {
-            let dump = format!("{dir}/{dispatch}-{transport}.jsonl");
+            let dump = path_in(&dir, &format!("{dispatch}-{transport}.jsonl"));
             let label = format!("{dispatch}-{transport}");
-            scenario(
+            BINS.scenario_cell(
                 &label,
                 &[
                     "--dump",
@@ -74,46 +69,17 @@ fn dispatchers_and_transports_agree() {
     }
 }
 
-fn tempdir() -> String {
-    let dir =
-        std::env::temp_dir().join(format!("tcl-test-{}-{}", std::process::id(), rand_suffix()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.to_string_lossy().into_owned()
-}
-
-fn rand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-}
-
-/// Starts `scenario --act` (waits for a byte on stdin), returns it and its pid.
-fn actor() -> std::process::Child {
-    Command::new(SCENARIO)
-        .arg("--act")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("starting the actor")
-}
-
-fn go(mut actor: std::process::Child) {
-    actor.stdin.take().unwrap().write_all(b"g").unwrap();
-    assert!(actor.wait().unwrap().success());
-}
-
 #[test]
 fn human_lines_follow_the_trace_pipe_layout() {
-    if !bpf_available("human_lines_follow_the_trace_pipe_layout") {
-        return;
-    }
-    let act = actor();
+    require_bpf!();
+    let scenario = BINS.scenario();
+    let mut act = BINS.actor(&["--act"]);
     let pid = act.id().to_string();
-    let logger = Logger::start(&["--pid", &pid]);
+    let logger = BINS.start_logger(&["--pid", &pid]);
     // Human mode announces the plan on stderr once attached.
     logger.wait_for_stderr(Duration::from_secs(20), |l| l.contains("dispatch="));
-    go(act);
+    go(&mut act);
+    assert!(act.wait().unwrap().success());
     let lines = logger.wait_for(Duration::from_secs(20), |l| {
         l.contains("Executing a program")
     });
@@ -164,7 +130,7 @@ fn human_lines_follow_the_trace_pipe_layout() {
             "Some other timer operation",
             "Deleting a timer",
             "Another syscall: getppid",
-            &format!("Executing a program: {SCENARIO} --exec-target \"two words\" x=1"),
+            &format!("Executing a program: {scenario} --exec-target \"two words\" x=1"),
         ]
     );
     assert_eq!(parsed[first].0, format!("tcl-child-{pid}"));
@@ -174,13 +140,11 @@ fn human_lines_follow_the_trace_pipe_layout() {
 
 #[test]
 fn json_lines_parse_strictly_and_with_jq() {
-    if !bpf_available("json_lines_parse_strictly_and_with_jq") || !require_tool("json_lines", "jq")
-    {
-        return;
-    }
+    require_bpf!();
+    require_tool!("jq");
     let dir = tempdir();
-    let path = format!("{dir}/events.jsonl");
-    let out = run_logger(&["--json", "--duration", "1", "--output", &path]);
+    let path = path_in(&dir, "events.jsonl");
+    let out = BINS.run_logger(&["--json", "--duration", "1", "--output", &path]);
     assert!(
         out.status.success(),
         "{}",
@@ -211,11 +175,9 @@ fn json_lines_parse_strictly_and_with_jq() {
 
 #[test]
 fn reader_gone_ends_the_logger_promptly() {
-    if !bpf_available("reader_gone_ends_the_logger_promptly") {
-        return;
-    }
+    require_bpf!();
     for _ in 0..3 {
-        let mut child = Command::new(LOGGER)
+        let mut child = Command::new(BINS.logger)
             .args(["--json"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -245,25 +207,20 @@ fn reader_gone_ends_the_logger_promptly() {
 
 #[test]
 fn non_root_gets_one_clear_line_and_exit_3() {
-    if !bpf_available("non_root_gets_one_clear_line_and_exit_3")
-        || !require_tool("non_root", "setpriv")
-    {
-        return;
-    }
+    require_bpf!();
+    require_tool!("setpriv");
     let out = Command::new("setpriv")
         .args([
             "--reuid=65534",
             "--regid=65534",
             "--clear-groups",
             "--inh-caps=-all",
-            LOGGER,
+            BINS.logger,
             "--json",
         ])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert_clean_error(&stderr);
+    let stderr = assert_clean_failure(&out, 3);
     assert!(
         stderr.contains("CAP_BPF") && stderr.contains("CAP_PERFMON"),
         "{stderr}"
@@ -273,42 +230,33 @@ fn non_root_gets_one_clear_line_and_exit_3() {
 
 #[test]
 fn user_namespace_gets_the_clear_error() {
-    if !bpf_available("user_namespace_gets_the_clear_error") || !require_tool("userns", "unshare") {
-        return;
-    }
+    require_bpf!();
+    require_tool!("unshare");
     let out = Command::new("unshare")
-        .args(["-Ur", LOGGER])
+        .args(["-Ur", BINS.logger])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert_clean_error(&stderr);
+    let stderr = assert_clean_failure(&out, 3);
     assert!(stderr.contains("user namespace"), "{stderr}");
 }
 
 #[test]
 fn usage_errors_exit_2_without_backtrace() {
-    let out = run_logger(&["--ignore", "no_such_syscall"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert_clean_error(&stderr);
-    let out = run_logger(&["--dispatch", "sideways"]);
+    let out = BINS.run_logger(&["--ignore", "no_such_syscall"]);
+    assert_clean_failure(&out, 2);
+    let out = BINS.run_logger(&["--dispatch", "sideways"]);
     assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
 fn output_that_cannot_be_opened_exits_5() {
-    if !bpf_available("output_that_cannot_be_opened_exits_5") {
-        return;
-    }
-    let out = run_logger(&["--output", "/nonexistent-dir/x.jsonl"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(5), "{stderr}");
-    assert_clean_error(&stderr);
+    require_bpf!();
+    let out = BINS.run_logger(&["--output", "/nonexistent-dir/x.jsonl"]);
+    assert_clean_failure(&out, 5);
 }
 
 fn probe_json(env: &[(&str, &str)], args: &[&str]) -> (Value, i32) {
-    let out = Command::new(LOGGER)
+    let out = Command::new(BINS.logger)
         .arg("probe")
         .arg("--json")
         .args(args)
@@ -322,9 +270,7 @@ fn probe_json(env: &[(&str, &str)], args: &[&str]) -> (Value, i32) {
 
 #[test]
 fn probe_reports_features_and_plan() {
-    if !bpf_available("probe_reports_features_and_plan") {
-        return;
-    }
+    require_bpf!();
     let (v, code) = probe_json(&[], &[]);
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["v"], 1);
@@ -352,11 +298,11 @@ fn probe_reports_features_and_plan() {
 
 #[test]
 fn btf_fallbacks_file_embedded_and_none() {
-    if !bpf_available("btf_fallbacks_file_embedded_and_none") || !require_tool("btf", "unshare") {
-        return;
-    }
+    require_bpf!();
+    require_tool!("unshare");
+    let (logger, scenario) = (BINS.logger, BINS.scenario());
     let dir = tempdir();
-    let copy = format!("{dir}/vmlinux.btf");
+    let copy = path_in(&dir, "vmlinux.btf");
     std::fs::copy("/sys/kernel/btf/vmlinux", &copy).unwrap();
     // A private mount namespace with an empty tmpfs over /sys/kernel/btf: no kernel BTF.
     let hidden = |cmd: &str| {
@@ -372,34 +318,28 @@ fn btf_fallbacks_file_embedded_and_none() {
             .output()
             .unwrap()
     };
-    let out = hidden(&format!(
-        "{SCENARIO} --logger {LOGGER} --label btf-file --expect btf=file -- --btf {copy}"
+    // The scenario passes in there with the plan's btf as expected.
+    let hidden_cell = |args: &str| {
+        let out = hidden(&format!("{scenario} --logger {logger} {args}"));
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    hidden_cell(&format!(
+        "--label btf-file --expect btf=file -- --btf {copy}"
     ));
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = hidden(&format!(
-        "{SCENARIO} --logger {LOGGER} --label btf-embedded --expect btf=embedded"
-    ));
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = hidden(&format!("{LOGGER} probe --json"));
+    hidden_cell("--label btf-embedded --expect btf=embedded");
+    let out = hidden(&format!("{logger} probe --json"));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["btf"]["source"], "embedded");
     assert_eq!(v["plan"]["btf"], "embedded");
     let out = hidden(&format!(
-        "TAILCALL_LOGGER_NO_EMBEDDED_BTF=1 {LOGGER} --json"
+        "TAILCALL_LOGGER_NO_EMBEDDED_BTF=1 {logger} --json"
     ));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(4), "{stderr}");
-    assert_clean_error(&stderr);
+    let stderr = assert_clean_failure(&out, 4);
     assert!(
         stderr.contains("/sys/kernel/btf/vmlinux") && stderr.contains("--btf"),
         "{stderr}"

@@ -1,57 +1,29 @@
 //! Reliability and security guarantees (RELIABILITY.md lists each with its test): exact loss
 //! accounting, clean shutdown, hostile input, user-memory faults, least privilege.
 
-mod support;
-
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use support::*;
+use tailcall_logger_testkit::checks::{b64_decode, recover_bytes};
+use tailcall_logger_testkit::fixtures::{
+    hostile_argv, hostile_target, EXEC_ARGV, EXEC_MARK, FAULT_TARGET, HOSTILE_COMM,
+};
+use tailcall_logger_testkit::{
+    assert_no_terminal_controls, bins, delivered, go, parse_lines, require_bpf, require_tool,
+    tempdir, wait_exit, Bins, Logger,
+};
 
-fn actor<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Child {
-    let child = Command::new(SCENARIO)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting an actor");
-    // Let it block in read() before the logger attaches, so that read is not logged.
-    std::thread::sleep(Duration::from_millis(100));
-    child
-}
-
-fn go(actor: &mut Child) {
-    actor.stdin.as_mut().unwrap().write_all(b"g").unwrap();
-    actor.stdin.as_mut().unwrap().flush().unwrap();
-}
-
-fn parse(lines: &[String]) -> Vec<Value> {
-    lines
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
+const BINS: Bins = bins!();
 
 fn start_json(args: &[&str]) -> (Logger, Vec<String>) {
-    let logger = Logger::start(args);
+    let logger = BINS.start_logger(args);
     let lines = logger.wait_for(Duration::from_secs(30), |l| {
         l.contains("\"type\":\"start\"")
     });
     (logger, lines)
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!("tcl-rel-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// The logger is frozen (SIGSTOP) while a pinned actor makes N logged syscalls into a
@@ -59,7 +31,7 @@ fn tempdir() -> std::path::PathBuf {
 /// actor's exit_group), exactly, and the in-band lost records add up to the summary.
 fn loss_is_exact(transport: &str, extra: &[&str], capacity: u64) {
     for n in [0, 1, capacity - 1, capacity, 8 * capacity] {
-        let mut act = actor(&["--calls", &n.to_string(), "--pin", "0"]);
+        let mut act = BINS.actor(&["--calls", &n.to_string(), "--pin", "0"]);
         let pid = act.id().to_string();
         let mut args = vec!["--json", "--pid", &pid, "--transport", transport];
         args.extend_from_slice(extra);
@@ -72,7 +44,7 @@ fn loss_is_exact(transport: &str, extra: &[&str], capacity: u64) {
         let (status, rest, stderr) = logger.finish(Duration::from_secs(10));
         assert!(status.success(), "{stderr}");
         lines.extend(rest);
-        let records = parse(&lines);
+        let records = parse_lines(&lines);
         let mine = records
             .iter()
             .filter(|r| r["type"] == "syscall" && r["pid"] == act.id())
@@ -117,18 +89,14 @@ fn loss_is_exact(transport: &str, extra: &[&str], capacity: u64) {
 
 #[test]
 fn loss_accounting_is_exact_with_the_ring_buffer() {
-    if !bpf_available("loss_accounting_is_exact_with_the_ring_buffer") {
-        return;
-    }
+    require_bpf!();
     // 4096 bytes of ring; a record is 48 bytes plus an 8-byte ring header: 73 fit.
     loss_is_exact("ringbuf", &["--ringbuf-bytes", "4096"], 4096 / 56);
 }
 
 #[test]
 fn loss_accounting_is_exact_with_the_perf_buffer() {
-    if !bpf_available("loss_accounting_is_exact_with_the_perf_buffer") {
-        return;
-    }
+    require_bpf!();
     // One 4096-byte page per CPU; a sample is 48 bytes plus 12 of headers, 8-aligned: 64.
     loss_is_exact("perf", &["--perf-pages", "1"], 4096 / 64);
 }
@@ -146,12 +114,10 @@ fn vm_hwm_kib(pid: u32) -> u64 {
 /// counts, memory stays bounded, output resumes, nothing deadlocks.
 #[test]
 fn stalled_reader_keeps_memory_bounded_and_counts_drops() {
-    if !bpf_available("stalled_reader_keeps_memory_bounded_and_counts_drops") {
-        return;
-    }
-    let mut storm = actor(&["--calls", "2000000000", "--pin", "0"]);
+    require_bpf!();
+    let mut storm = BINS.actor(&["--calls", "2000000000", "--pin", "0"]);
     let pid = storm.id().to_string();
-    let mut logger = Command::new(LOGGER)
+    let mut logger = Command::new(BINS.logger)
         .args(["--json", "--pid", &pid, "--ringbuf-bytes", "1048576"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -273,18 +239,16 @@ fn wait_released(objects: &[(&str, u32)]) {
 /// stays attached. 20 times each.
 #[test]
 fn signals_stop_cleanly_and_leave_nothing_attached() {
-    if !bpf_available("signals_stop_cleanly_and_leave_nothing_attached")
-        || !require_tool("signals", "bpftool")
-    {
-        return;
-    }
-    let mut storm = actor(&["--calls", "4000000000", "--pin", "0"]);
+    require_bpf!();
+    require_tool!("bpftool");
+    let mut storm = BINS.actor(&["--calls", "4000000000", "--pin", "0"]);
     let storm_pid = storm.id().to_string();
     go(&mut storm);
     let mut worst = Duration::ZERO;
     for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGKILL] {
         for _ in 0..20 {
-            let logger = Logger::start(&["--json", "--pid", &storm_pid, "--output", "/dev/null"]);
+            let logger =
+                BINS.start_logger(&["--json", "--pid", &storm_pid, "--output", "/dev/null"]);
             let t = Instant::now();
             let mut objects = Vec::new();
             while !objects.iter().any(|o: &(&str, u32)| o.0 == "link") {
@@ -326,10 +290,8 @@ fn signals_stop_cleanly_and_leave_nothing_attached() {
 /// reader left and exits within 1 s.
 #[test]
 fn head_exits_promptly_on_an_idle_system() {
-    if !bpf_available("head_exits_promptly_on_an_idle_system") {
-        return;
-    }
-    let mut child = Command::new(LOGGER)
+    require_bpf!();
+    let mut child = Command::new(BINS.logger)
         .args(["--json", "--comm", "no-such-comm"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -352,15 +314,13 @@ fn head_exits_promptly_on_an_idle_system() {
 /// none lost.
 #[test]
 fn sighup_reopens_the_output_without_losing_records() {
-    if !bpf_available("sighup_reopens_the_output_without_losing_records") {
-        return;
-    }
+    require_bpf!();
     let dir = tempdir();
     let path = dir.join("events.jsonl");
     let rotated = dir.join("events.jsonl.1");
-    let mut act = actor(&["--calls", "500", "--phases", "2"]);
+    let mut act = BINS.actor(&["--calls", "500", "--phases", "2"]);
     let pid = act.id().to_string();
-    let logger = Logger::start(&["--json", "--pid", &pid, "--output", path.to_str().unwrap()]);
+    let logger = BINS.start_logger(&["--json", "--pid", &pid, "--output", path.to_str().unwrap()]);
     let count = |p: &std::path::Path| {
         std::fs::read_to_string(p)
             .unwrap_or_default()
@@ -400,69 +360,16 @@ fn sighup_reopens_the_output_without_losing_records() {
     assert_eq!(mode & 0o777, 0o600);
 }
 
-fn b64_decode(s: &str) -> Vec<u8> {
-    let val = |c: u8| match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => panic!("not base64: {c}"),
-    };
-    let mut out = Vec::new();
-    for chunk in s.as_bytes().chunks(4) {
-        let pad = chunk.iter().filter(|&&c| c == b'=').count();
-        let mut n = 0u32;
-        for &c in chunk {
-            n = (n << 6) | u32::from(if c == b'=' { 0 } else { val(c) });
-        }
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        out.extend_from_slice(&bytes[..3 - pad]);
-    }
-    out
-}
-
-/// The bytes a JSON string field stands for: NAME_b64 when present, else the string.
-fn recover(rec: &Value, key: &str) -> Vec<u8> {
-    match rec.get(format!("{key}_b64")) {
-        Some(Value::String(b)) => b64_decode(b),
-        _ => rec[key].as_str().unwrap().as_bytes().to_vec(),
-    }
-}
-
-const HOSTILE_COMM: &[u8] = b"\x1b[2Jev\rl\x07\xc2\x9b\xff";
-fn hostile_argv() -> Vec<Vec<u8>> {
-    vec![
-        b"hostile".to_vec(),
-        b"\x1b]0;owned\x07".to_vec(),
-        b"line1\nline2\r".to_vec(),
-        "\u{9b}31m\u{202e}txt.exe".as_bytes().to_vec(),
-        b"quote\" and 'single' and space".to_vec(),
-        b"".to_vec(),
-        b"bad\xff\xfeutf8".to_vec(),
-        b"back\\slash".to_vec(),
-    ]
-}
-
-fn hostile_target() -> std::path::PathBuf {
-    use std::os::unix::ffi::OsStrExt;
-    let dir = tempdir();
-    let name = std::ffi::OsStr::from_bytes(b"ev\x1b[31mil\n\xff\xe2\x80\xae name");
-    let link = dir.join(name);
-    std::os::unix::fs::symlink("/bin/true", &link).unwrap();
-    link
-}
-
 fn run_hostile(json: bool) -> (Vec<String>, String, std::path::PathBuf, u32) {
     let target = hostile_target();
-    let mut act = actor(&[std::ffi::OsStr::new("--hostile"), target.as_os_str()]);
+    let mut act = BINS.actor(&[std::ffi::OsStr::new("--hostile"), target.as_os_str()]);
     let pid = act.id();
     let pid_s = pid.to_string();
     let mut args = vec!["--pid", pid_s.as_str(), "--skip-others"];
     if json {
         args.push("--json");
     }
-    let logger = Logger::start(&args);
+    let logger = BINS.start_logger(&args);
     if json {
         logger.wait_for(Duration::from_secs(30), |l| {
             l.contains("\"type\":\"start\"")
@@ -482,20 +389,20 @@ fn run_hostile(json: bool) -> (Vec<String>, String, std::path::PathBuf, u32) {
 
 #[test]
 fn hostile_strings_in_json_parse_and_round_trip() {
-    if !bpf_available("hostile_strings_in_json_parse_and_round_trip")
-        || !require_tool("hostile", "jq")
-    {
-        return;
-    }
+    require_bpf!();
+    require_tool!("jq");
     use std::os::unix::ffi::OsStrExt;
     let (lines, _, target, pid) = run_hostile(true);
-    let records = parse(&lines);
+    let records = parse_lines(&lines);
     let exec = records
         .iter()
         .find(|r| r["handler"] == "exec" && r["pid"] == pid)
         .expect("exec record");
-    assert_eq!(recover(exec, "comm"), HOSTILE_COMM);
-    assert_eq!(recover(exec, "filename"), target.as_os_str().as_bytes());
+    assert_eq!(recover_bytes(exec, "comm"), HOSTILE_COMM);
+    assert_eq!(
+        recover_bytes(exec, "filename"),
+        target.as_os_str().as_bytes()
+    );
     let argv: Vec<Vec<u8>> = match exec.get("argv_b64") {
         Some(Value::Array(a)) => a.iter().map(|v| b64_decode(v.as_str().unwrap())).collect(),
         _ => panic!("argv has invalid UTF-8, so argv_b64 must be there: {exec}"),
@@ -518,9 +425,7 @@ fn hostile_strings_in_json_parse_and_round_trip() {
 
 #[test]
 fn hostile_strings_in_human_lines_are_escaped_one_line_each() {
-    if !bpf_available("hostile_strings_in_human_lines_are_escaped_one_line_each") {
-        return;
-    }
+    require_bpf!();
     let (lines, stderr, _, _) = run_hostile(false);
     assert_no_terminal_controls(&lines);
     let exec = lines
@@ -542,10 +447,8 @@ fn hostile_strings_in_human_lines_are_escaped_one_line_each() {
 /// Unreadable or oversized user memory is marked in the record, never an empty string.
 #[test]
 fn user_memory_faults_are_marked() {
-    if !bpf_available("user_memory_faults_are_marked") {
-        return;
-    }
-    let mut act = actor(&["--faults"]);
+    require_bpf!();
+    let mut act = BINS.actor(&["--faults"]);
     let pid = act.id();
     let pid_s = pid.to_string();
     let (logger, mut lines) = start_json(&["--json", "--pid", &pid_s]);
@@ -555,10 +458,10 @@ fn user_memory_faults_are_marked() {
     let (status, rest, stderr) = logger.finish(Duration::from_secs(10));
     assert!(status.success(), "{stderr}");
     lines.extend(rest);
-    let records = parse(&lines);
+    let records = parse_lines(&lines);
     let execs: Vec<&Value> = records.iter().filter(|r| r["handler"] == "exec").collect();
     assert_eq!(execs.len(), 5, "{execs:?}");
-    let missing = "/nonexistent/tcl-fault-target";
+    let missing = FAULT_TARGET;
     // 1: filename in an unmapped page
     assert_eq!(execs[0]["filename_status"], "fault");
     assert_eq!(execs[0]["argv"], serde_json::json!([missing]));
@@ -583,10 +486,8 @@ fn user_memory_faults_are_marked() {
 /// CAP_BPF and CAP_PERFMON are enough: a non-root user with only those (ambient) runs it.
 #[test]
 fn runs_with_only_cap_bpf_and_cap_perfmon() {
-    if !bpf_available("runs_with_only_cap_bpf_and_cap_perfmon") || !require_tool("caps", "setpriv")
-    {
-        return;
-    }
+    require_bpf!();
+    require_tool!("setpriv");
     for transport in ["ringbuf", "perf"] {
         let out = Command::new("setpriv")
             .args([
@@ -595,7 +496,7 @@ fn runs_with_only_cap_bpf_and_cap_perfmon() {
                 "--clear-groups",
                 "--inh-caps=-all,+bpf,+perfmon",
                 "--ambient-caps=+bpf,+perfmon",
-                LOGGER,
+                BINS.logger,
                 "--json",
                 "--skip-others",
                 "--duration",
@@ -624,9 +525,7 @@ fn runs_with_only_cap_bpf_and_cap_perfmon() {
 
 #[test]
 fn no_argv_keeps_argv_in_the_kernel_and_redact_masks_matches() {
-    if !bpf_available("no_argv_keeps_argv_in_the_kernel_and_redact_masks_matches") {
-        return;
-    }
+    require_bpf!();
     for (flags, check) in [
         (vec!["--no-argv"], "omitted"),
         (
@@ -634,7 +533,7 @@ fn no_argv_keeps_argv_in_the_kernel_and_redact_masks_matches() {
             "redacted",
         ),
     ] {
-        let mut act = actor(&["--act"]);
+        let mut act = BINS.actor(&["--act"]);
         let pid = act.id().to_string();
         let mut args = vec!["--json", "--pid", pid.as_str(), "--skip-others"];
         args.extend(flags.iter().copied());
@@ -652,12 +551,7 @@ fn no_argv_keeps_argv_in_the_kernel_and_redact_masks_matches() {
             }
             _ => assert_eq!(
                 exec["argv"],
-                serde_json::json!([
-                    "tcl-exec-target",
-                    "--exec-target",
-                    "<redacted>",
-                    "<redacted>"
-                ])
+                serde_json::json!([EXEC_ARGV[0], EXEC_MARK, "<redacted>", "<redacted>"])
             ),
         }
     }

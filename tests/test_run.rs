@@ -2,8 +2,6 @@
 //! handled, ignored, -1, at and beyond the table; the records and counters must move
 //! exactly as expected.
 
-mod support;
-
 use std::cell::Cell;
 use std::mem::MaybeUninit;
 use std::rc::Rc;
@@ -14,12 +12,11 @@ use tailcall_logger::loader::{self, LoadConfig};
 use tailcall_logger::plan::{self, Dispatch, Transport};
 use tailcall_logger::stats::{self, Totals};
 use tailcall_logger::syscalls::{self, Arch};
+use tailcall_logger_testkit::require_bpf;
 
 #[test]
 fn dispatchers_under_test_run() {
-    if !support::bpf_available("dispatchers_under_test_run") {
-        return;
-    }
+    require_bpf!();
     let arch = Arch::host();
     let table = HandlerTable::build(arch, &Selection::default()).unwrap();
     let btf = plan::choose_btf(None).unwrap();

@@ -11,7 +11,8 @@
 #   ARCH             x86_64 (default) or aarch64: reads vm/arch/$ARCH.sh
 #   KERNELS          labels, e.g. "5.10 6.1" (default: DEFAULT_KERNELS of the arch)
 #   VM_BIN_DIR       where tailcall-logger and tailcall-logger-scenario are
-#                    (default target/$ARCH-unknown-linux-musl/release)
+#                    (default target/$ARCH-unknown-linux-musl/release, where `make build`
+#                    and `make scenario` put them; the scenario's source is testkit/)
 #   VM_OUT           results and logs (default target/vm-test/$ARCH)
 #   VM_CACHE         kernel cache (default /var/cache/tailcall-logger/vm; see vm/kernels.sh)
 #   VM_JOBS          VMs at once (default 2)
@@ -86,7 +87,7 @@ fi
 # as a puzzling exec failure inside the VM). Scripts (#!) are accepted, for stubs.
 for b in tailcall-logger tailcall-logger-scenario; do
   f=$bin_dir/$b
-  [ -x "$f" ] || die "$f is missing or not executable: run 'make build ARCH=$arch' (or set VM_BIN_DIR)"
+  [ -x "$f" ] || die "$f is missing or not executable: run 'make build scenario ARCH=$arch' (or set VM_BIN_DIR)"
   magic=$(head -c 4 "$f" | od -An -tx1 | tr -d ' \n')
   if [ "$magic" = 7f454c46 ]; then
     machine=$(od -An -j 18 -N 2 -tu2 "$f" | tr -d ' ')

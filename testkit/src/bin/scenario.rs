@@ -21,18 +21,19 @@
 //!                                        then exit_group. Nothing else (loss accounting).
 //!   --hostile PATH                       sets a hostile comm, then execs PATH with hostile argv
 //!   --faults                             execs with unreadable or oversized arguments
+//!
+//! The actors, the fixtures and the logger spawner are in the testkit library (../lib.rs),
+//! which the tests share. Test tooling: not installed or packaged with the logger.
 
-use std::ffi::CString;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, ExitCode, Stdio};
-use std::sync::mpsc;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
 use serde_json::Value;
+use tailcall_logger_testkit::actors;
+use tailcall_logger_testkit::fixtures::{CHILD_COMM, EXEC_ARGV, EXEC_MARK};
+use tailcall_logger_testkit::Logger;
 
-const CHILD_COMM: &str = "tcl-child";
-const EXEC_MARK: &str = "--exec-target";
-const EXEC_ARGV: [&str; 4] = ["tcl-exec-target", EXEC_MARK, "two words", "x=1"];
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 const CHILD_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -79,116 +80,28 @@ fn parse_args() -> Result<Options, String> {
     Ok(o)
 }
 
-/// The child: waits for the go byte, then makes exactly the syscalls the records must show.
-fn child(go_read: i32, exe: &CString, argv: &[CString]) -> ! {
-    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    argv_ptrs.push(std::ptr::null());
-    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
-    unsafe {
-        let name = b"tcl-child\0";
-        libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0);
-        let mut byte = 0u8;
-        libc::read(go_read, &mut byte as *mut u8 as *mut libc::c_void, 1);
-        let mut timer: libc::c_int = 0;
-        libc::syscall(
-            libc::SYS_timer_create,
-            libc::CLOCK_MONOTONIC,
-            std::ptr::null::<u8>(),
-            &mut timer,
-        );
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: libc::timespec {
-                tv_sec: 100,
-                tv_nsec: 0,
-            },
-        };
-        let mut old: libc::itimerspec = std::mem::zeroed();
-        libc::syscall(
-            libc::SYS_timer_settime,
-            timer,
-            0,
-            &spec,
-            std::ptr::null::<u8>(),
-        );
-        libc::syscall(libc::SYS_timer_gettime, timer, &mut old);
-        libc::syscall(libc::SYS_timer_getoverrun, timer);
-        libc::syscall(libc::SYS_timer_delete, timer);
-        libc::syscall(libc::SYS_getppid);
-        libc::execve(exe.as_ptr(), argv_ptrs.as_ptr(), envp.as_ptr());
-        libc::_exit(127);
-    }
-}
-
-fn exec_target() -> Result<(String, CString, Vec<CString>), String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let exe_str = exe.to_string_lossy().into_owned();
-    let exe_c = CString::new(exe_str.clone()).map_err(|e| e.to_string())?;
-    let argv_c: Vec<CString> = EXEC_ARGV
-        .iter()
-        .map(|a| CString::new(*a).unwrap())
-        .collect();
-    Ok((exe_str, exe_c, argv_c))
+fn is_start(line: &str) -> bool {
+    serde_json::from_str::<Value>(line).is_ok_and(|v| v["type"] == "start")
 }
 
 fn run(o: &Options) -> Result<String, String> {
-    let (exe_str, exe_c, argv_c) = exec_target()?;
+    let (exe_str, exe_c, argv_c) = actors::exec_target()?;
 
-    let mut logger = Command::new(&o.logger)
-        .arg("--json")
-        .args(&o.logger_args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("starting {}: {e}", o.logger))?;
-    let stdout = logger.stdout.take().unwrap();
-    let stderr = logger.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            match line {
-                Ok(l) => {
-                    if tx.send(l).is_err() {
-                        break;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-    });
-    let stderr_thread = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut s);
-        s
-    });
-
-    let mut lines: Vec<String> = Vec::new();
-    let deadline = Instant::now() + START_TIMEOUT;
-    let start: Value = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(l) => {
-                let v: Value =
-                    serde_json::from_str(&l).map_err(|e| format!("bad JSON line {l:?}: {e}"))?;
-                lines.push(l);
-                if v["type"] == "start" {
-                    break v;
-                }
-            }
-            Err(_) => {
-                let _ = logger.kill();
-                let _ = logger.wait();
-                let err = stderr_thread.join().unwrap_or_default();
-                return Err(format!(
-                    "no start record: {}",
-                    err.trim().replace('\n', " | ")
-                ));
-            }
+    let mut args = vec!["--json"];
+    args.extend(o.logger_args.iter().map(String::as_str));
+    let logger =
+        Logger::spawn(&o.logger, &args).map_err(|e| format!("starting {}: {e}", o.logger))?;
+    let mut lines = match logger.try_wait_for(START_TIMEOUT, is_start) {
+        Ok(lines) => lines,
+        Err(_) => {
+            let err = logger.abort();
+            return Err(format!(
+                "no start record: {}",
+                err.trim().replace('\n', " | ")
+            ));
         }
     };
+    let start: Value = serde_json::from_str(lines.last().unwrap()).map_err(|e| e.to_string())?;
 
     let mut fds = [0i32; 2];
     if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
@@ -196,7 +109,7 @@ fn run(o: &Options) -> Result<String, String> {
     }
     let pid = unsafe { libc::fork() };
     if pid == 0 {
-        child(fds[0], &exe_c, &argv_c);
+        actors::act(fds[0], &exe_c, &argv_c);
     }
     if pid < 0 {
         return Err("fork failed".into());
@@ -223,20 +136,11 @@ fn run(o: &Options) -> Result<String, String> {
         return Err(format!("child failed: status {status}"));
     }
 
-    unsafe { libc::kill(logger.id() as i32, libc::SIGINT) };
-    let stop_deadline = Instant::now() + STOP_TIMEOUT;
-    let code = loop {
-        if let Some(st) = logger.try_wait().map_err(|e| e.to_string())? {
-            break st;
-        }
-        if Instant::now() > stop_deadline {
-            let _ = logger.kill();
-            return Err("logger did not stop after SIGINT".into());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    lines.extend(rx.iter());
-    let stderr_text = stderr_thread.join().unwrap_or_default();
+    logger.signal(Signal::SIGINT);
+    let (code, rest, stderr_text) = logger
+        .try_finish(STOP_TIMEOUT)
+        .map_err(|_| "logger did not stop after SIGINT".to_string())?;
+    lines.extend(rest);
     if !code.success() {
         return Err(format!(
             "logger exited with {code}: {}",
@@ -383,8 +287,8 @@ fn check(
 fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
         Some(EXEC_MARK) => return ExitCode::SUCCESS,
-        Some("--act") => match exec_target() {
-            Ok((_, exe, argv)) => child(0, &exe, &argv),
+        Some("--act") => match actors::exec_target() {
+            Ok((_, exe, argv)) => actors::act(0, &exe, &argv),
             Err(e) => {
                 eprintln!("tailcall-logger-scenario: {e}");
                 return ExitCode::FAILURE;
@@ -410,123 +314,6 @@ fn main() -> ExitCode {
         Err(e) => {
             println!("CELL {} FAIL {}", o.label, e.replace('\n', " "));
             ExitCode::FAILURE
-        }
-    }
-}
-
-/// Actors for the reliability tests: every one waits for a byte on stdin, then acts with raw
-/// syscalls only, so the records it causes are exactly known.
-mod actors {
-    use std::ffi::CString;
-
-    fn wait_for_go() {
-        let mut byte = 0u8;
-        unsafe { libc::read(0, &mut byte as *mut u8 as *mut libc::c_void, 1) };
-    }
-
-    fn arg_after(args: &[String], flag: &str) -> Option<u64> {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-    }
-
-    pub fn calls(args: &[String]) -> ! {
-        let n = arg_after(args, "--calls").unwrap_or(0);
-        let phases = arg_after(args, "--phases").unwrap_or(1);
-        if let Some(cpu) = arg_after(args, "--pin") {
-            unsafe {
-                let mut set: libc::cpu_set_t = std::mem::zeroed();
-                libc::CPU_SET(cpu as usize, &mut set);
-                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-            }
-        }
-        for _ in 0..phases {
-            wait_for_go();
-            for _ in 0..n {
-                unsafe { libc::syscall(libc::SYS_getppid) };
-            }
-        }
-        unsafe { libc::_exit(0) }
-    }
-
-    /// Bytes a terminal would act on, and text that hides or reorders what follows.
-    pub const HOSTILE_COMM: &[u8] = b"\x1b[2Jev\rl\x07\xc2\x9b\xff";
-    pub fn hostile_argv() -> Vec<Vec<u8>> {
-        vec![
-            b"hostile".to_vec(),
-            b"\x1b]0;owned\x07".to_vec(),
-            b"line1\nline2\r".to_vec(),
-            "\u{9b}31m\u{202e}txt.exe".as_bytes().to_vec(),
-            b"quote\" and 'single' and space".to_vec(),
-            b"".to_vec(),
-            b"bad\xff\xfeutf8".to_vec(),
-            b"back\\slash".to_vec(),
-        ]
-    }
-
-    pub fn hostile(path: std::ffi::OsString) -> ! {
-        let path = CString::new(std::os::unix::ffi::OsStringExt::into_vec(path)).unwrap();
-        let argv: Vec<CString> = hostile_argv()
-            .into_iter()
-            .map(|a| CString::new(a).unwrap())
-            .collect();
-        let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-        ptrs.push(std::ptr::null());
-        let envp: [*const libc::c_char; 1] = [std::ptr::null()];
-        let mut comm = HOSTILE_COMM.to_vec();
-        comm.push(0);
-        unsafe {
-            libc::prctl(libc::PR_SET_NAME, comm.as_ptr() as libc::c_ulong, 0, 0, 0);
-        }
-        wait_for_go();
-        unsafe {
-            libc::execve(path.as_ptr(), ptrs.as_ptr(), envp.as_ptr());
-            libc::_exit(127)
-        }
-    }
-
-    /// Each execve fails (the path does not exist, or cannot be read), but its sys_enter is
-    /// logged first: a filename in an unmapped page, a NULL argv, 10,000 arguments, one
-    /// 128 KiB argument, an argv pointer into an unmapped page.
-    pub fn faults() -> ! {
-        let missing = CString::new("/nonexistent/tcl-fault-target").unwrap();
-        let envp: [*const libc::c_char; 1] = [std::ptr::null()];
-        let page = 4096;
-        wait_for_go();
-        unsafe {
-            let unmapped = libc::mmap(
-                std::ptr::null_mut(),
-                page,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            );
-            libc::munmap(unmapped, page);
-            let one = [missing.as_ptr(), std::ptr::null()];
-            // 1: filename in an unmapped page
-            libc::execve(unmapped as *const libc::c_char, one.as_ptr(), envp.as_ptr());
-            // 2: NULL argv
-            libc::execve(missing.as_ptr(), std::ptr::null(), envp.as_ptr());
-            // 3: 10,000 arguments
-            let many: Vec<CString> = (0..10_000)
-                .map(|i| CString::new(format!("a{i}")).unwrap())
-                .collect();
-            let mut many_ptrs: Vec<*const libc::c_char> = many.iter().map(|a| a.as_ptr()).collect();
-            many_ptrs.push(std::ptr::null());
-            libc::execve(missing.as_ptr(), many_ptrs.as_ptr(), envp.as_ptr());
-            // 4: one 128 KiB argument
-            let big = CString::new(vec![b'x'; 128 * 1024]).unwrap();
-            let big_ptrs = [missing.as_ptr(), big.as_ptr(), std::ptr::null()];
-            libc::execve(missing.as_ptr(), big_ptrs.as_ptr(), envp.as_ptr());
-            // 5: argv itself in an unmapped page
-            libc::execve(
-                missing.as_ptr(),
-                unmapped as *const *const libc::c_char,
-                envp.as_ptr(),
-            );
-            libc::_exit(0)
         }
     }
 }

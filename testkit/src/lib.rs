@@ -1,0 +1,25 @@
+//! Test tooling for tailcall-logger, kept out of the product crate (never installed with it,
+//! never packaged): the support the end-to-end tests share (tests/e2e.rs, tests/reliability.rs,
+//! tests/test_run.rs) and the library half of the `tailcall-logger-scenario` binary
+//! (src/bin/scenario.rs), which the host tests and the QEMU VMs (vm/) run next to the logger.
+//!
+//! - [`require_bpf!`] and [`require_tool!`]: the skip rule, with the test's own name.
+//! - [`Bins`] ([`bins!`]): where the logger and the scenario binary are; spawns both.
+//! - [`Logger`]: a logger in the background, its output read line by line.
+//! - [`fixtures`]: the known strings the actors use and the tests assert.
+//! - [`actors`]: the child processes that make known syscalls (run by the scenario binary).
+//! - [`checks`]: assertions and decoders over the logger's output.
+
+pub mod actors;
+pub mod bins;
+pub mod checks;
+pub mod fixtures;
+pub mod logger;
+pub mod skip;
+
+pub use bins::{go, Bins, SCENARIO_BIN};
+pub use checks::{
+    assert_clean_error, assert_clean_failure, assert_no_terminal_controls, delivered, parse_lines,
+};
+pub use fixtures::tempdir;
+pub use logger::{run_logger, wait_exit, Logger};
