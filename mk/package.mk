@@ -13,6 +13,7 @@ HOST_ARCH := $(shell uname -m)
 HOST_BIN := target/$(HOST_ARCH)-unknown-linux-musl/release/tailcall-logger
 
 .PHONY: package package-repo package-test
+TEST_EXTRA += package-test
 
 # The man page and completions are written by running the binary; when ARCH is not this
 # machine's, the host build writes them (they do not depend on the architecture).
