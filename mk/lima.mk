@@ -4,6 +4,7 @@
 #                     adds the real in-guest build of the package, about 1.5 min)
 #   make lima-embed   copies lima/provision.sh into the template (run after editing it)
 .PHONY: lima-test lima-embed
+TEST_EXTRA += lima-test
 lima-test:
 	lima/test.sh
 

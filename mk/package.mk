@@ -5,13 +5,15 @@
 #   make package-test   builds both, lints them, installs the .deb with apt-get from a local
 #                       repository, runs it, removes it (as root; see packaging/test.sh)
 # Uses ARCH, RUST_TARGET, BIN and `build` from the main Makefile. cargo-deb and
-# cargo-generate-rpm are installed into ~/.cargo/bin on first use (packaging/tools.sh).
+# cargo-generate-rpm are installed into ~/.cargo/bin on first use
+# (packaging/install-packagers.sh).
 
 PACKAGE_DIR ?= target/packages
 HOST_ARCH := $(shell uname -m)
 HOST_BIN := target/$(HOST_ARCH)-unknown-linux-musl/release/tailcall-logger
 
 .PHONY: package package-repo package-test
+TEST_EXTRA += package-test
 
 # The man page and completions are written by running the binary; when ARCH is not this
 # machine's, the host build writes them (they do not depend on the architecture).

@@ -15,6 +15,7 @@ VM_RUN = ARCH=$(ARCH) KERNELS="$(KERNELS)" \
 	vm/run.sh
 
 .PHONY: vm-test vm-test-aarch64 vm-kernels
+TEST_EXTRA += vm-test vm-test-aarch64
 
 vm-test: $(if $(VM_BIN_DIR),,build scenario)
 	$(VM_RUN)

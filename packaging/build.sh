@@ -38,7 +38,7 @@ maintainer=$(toml_key package.metadata.deb maintainer)
 [ -n "$version" ] || die "no version in Cargo.toml"
 [ -n "$maintainer" ] || die "no maintainer in [package.metadata.deb]"
 
-packaging/tools.sh build
+packaging/install-packagers.sh build
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 [ -x "$bin" ] || die "$bin is missing: run make build ARCH=$arch first"

@@ -7,8 +7,8 @@
 # "N passed, M failed"; exits non-zero if any check failed.
 # Environment: ARCH (default: this machine's), PACKAGE_DIR (default target/packages),
 # KEEP=1 keeps the scratch directory.
-# It installs what it needs (packaging/tools.sh test). It leaves the machine's apt
-# configuration alone: apt-get runs with APT_CONFIG pointing at a private configuration
+# It installs what it needs (packaging/install-packagers.sh test). It leaves the machine's
+# apt configuration alone: apt-get runs with APT_CONFIG pointing at a private configuration
 # (its own sources list, lists and cache); dpkg's database is the real one, and the package
 # is purged again at the end.
 set -uo pipefail
@@ -84,8 +84,8 @@ finish() {
 # ---------------------------------------------------------------------------------------
 # Tools and build
 
-if ! packaging/tools.sh test > "$scratch/tools.log" 2>&1; then
-  echo "FAIL install test tools (packaging/tools.sh test)"
+if ! packaging/install-packagers.sh test > "$scratch/tools.log" 2>&1; then
+  echo "FAIL install test tools (packaging/install-packagers.sh test)"
   tail -n 20 "$scratch/tools.log" | sed 's/^/     | /'
   failed=$((failed + 1))
   finish

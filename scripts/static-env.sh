@@ -1,7 +1,20 @@
 #!/usr/bin/env bash
 # Prints the environment for a fully static musl build of tailcall-logger with vendored
-# libbpf, libelf and zlib (eval "$(scripts/static-env.sh ARCH)"). What each line works
-# around is in shared/notes/platform.md, section "A static binary".
+# libbpf, libelf and zlib (eval "$(scripts/static-env.sh ARCH)"). What it works around:
+# - musl-gcc does not search /usr/include, so libbpf's build cannot find asm/unistd.h and
+#   the other kernel UAPI headers: target/musl-include/ARCH holds links to /usr/include's
+#   linux, asm (the architecture's) and asm-generic, passed with -idirafter.
+# - musl has no argp, fts or obstack, which elfutils' configure looks for: the autoconf
+#   cache variables at the end say "none required", and scripts/musl-include/argp.h gives
+#   the declarations configure insists on. Nothing of them is ever linked: only libelf.a
+#   is used, not the elfutils programs.
+# - aarch64: Debian's cross gcc emits outline atomics (__aarch64_ldadd4_sync and the like)
+#   that rustc's musl link does not provide, hence -mno-outline-atomics.
+# - libbpf-sys builds the vendored elfutils inside its unpacked crate, in
+#   $CARGO_HOME/registry/src, not in target/: two builds sharing a CARGO_HOME race there,
+#   and a failed build leaves its objects behind, which the next build (even after a change
+#   of CFLAGS) takes as up to date. To start clean, delete
+#   $CARGO_HOME/registry/src/*/libbpf-sys-* (cargo unpacks it again from its cache).
 set -euo pipefail
 arch=${1:-x86_64}
 top=$(cd "$(dirname "$0")/.." && pwd)
