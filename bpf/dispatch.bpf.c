@@ -33,11 +33,25 @@ const volatile bool kernel_btf = false;      /* the BTF in use is the running ke
 const volatile bool use_ringbuf = true;      /* else the perf event array */
 const volatile __u64 wakeup_bytes = 0;       /* 0: wake the reader for every record */
 const volatile __s32 nr_execveat = -1;
+const volatile __s32 nr_execveat_compat = -1; /* in the i386 table */
 const volatile __u32 nr_syscalls = 0;        /* size of this architecture's table */
-const volatile __u8 syscall_handler[MAX_SYSCALLS] = {}; /* enum handler_kind per number */
+/* enum handler_kind per key: the native number, or compat_base + number for an ia32
+ * syscall on x86_64 (the i386 table follows the native one). */
+const volatile __u8 syscall_handler[MAX_SYSCALLS] = {};
+/* 1: ignored whatever the ABI, so the ignore path needs no compat check. */
+const volatile __u8 ignore_any_abi[MAX_SYSCALLS] = {};
+const volatile bool detect_compat = false;   /* x86_64: tell ia32 syscalls apart */
+const volatile __u32 compat_base = 0;        /* where the i386 part of the tables starts */
+const volatile __u32 nr_keys = 0;            /* native table, then the i386 one if any */
+const volatile bool capture_args = false;    /* --args */
+const volatile __u32 string_size = 256;      /* --string-size, at most STRING_MAX_LEN */
+const volatile __u16 arg_captures[MAX_SYSCALLS] = {}; /* per key; see enum arg_kind */
 
 /* Referenced once so the skeleton generates the record types for userspace (one definition). */
 struct exec_record exec_record_layout = {};
+struct args_record args_record_layout = {};
+struct arg_capture arg_capture_layout = {};
+enum arg_kind arg_kind_layout = ARG_VALUE;
 struct counters counters_layout = {};
 enum handler_kind handler_kind_layout = HANDLER_OTHER;
 enum read_status read_status_layout = READ_OK;
@@ -76,6 +90,14 @@ struct {
 	__type(value, struct exec_record);
 } exec_scratch SEC(".maps");
 
+/* Records with arguments are too big for the stack too. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct args_record);
+} args_scratch SEC(".maps");
+
 static __always_inline struct counters *cpu_counters(void)
 {
 	__u32 zero = 0;
@@ -113,19 +135,62 @@ static __noinline int wanted(void)
 	return 1;
 }
 
-/* Common head of both dispatchers: returns the syscall number to handle, or -1 to stop. */
+#define TS_COMPAT 0x0002 /* x86 thread_info.status: a 32-bit syscall is running */
+
+/* True while the current task runs an ia32 syscall (the kernel's in_ia32_syscall()). */
+static __always_inline bool in_compat_syscall(void)
+{
+#if defined(__TARGET_ARCH_x86)
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
+#else
+	return false;
+#endif
+}
+
+#define STOP (-1) /* no record: not a syscall, ignored or filtered out */
+#define MISS (-2) /* no handler for this number: counted in dispatch_miss */
+
+/* Common head of both dispatchers: returns the table key of the syscall to handle (the
+ * number, or compat_base + number for an ia32 syscall), or STOP or MISS. */
 static __always_inline long admit(struct bpf_raw_tracepoint_args *ctx)
 {
 	long nr = (long)ctx->args[1];
+	long key = nr;
 
 	/* -1: no syscall (ptrace or seccomp skipped it); never a record. */
 	if (nr < 0)
-		return -1;
-	if (nr < MAX_SYSCALLS && syscall_handler[nr] == HANDLER_IGNORE)
-		return -1;
+		return STOP;
+	if (nr < MAX_SYSCALLS && ignore_any_abi[nr])
+		return STOP;
+	if (detect_compat && in_compat_syscall())
+		key = compat_base + nr;
+	else if (nr >= nr_syscalls)
+		key = MAX_SYSCALLS; /* beyond the native table: no handler */
+	if (key >= nr_keys)
+		key = MAX_SYSCALLS;
+	if (key < MAX_SYSCALLS && syscall_handler[key] == HANDLER_IGNORE)
+		return STOP;
 	if (!wanted())
-		return -1;
-	return nr;
+		return STOP;
+	return key < MAX_SYSCALLS ? key : MISS;
+}
+
+/* The table key of the running syscall, for the tail-call targets (the dispatcher's key
+ * does not cross a tail call). */
+static __always_inline long key_of(struct bpf_raw_tracepoint_args *ctx)
+{
+	long nr = (long)ctx->args[1];
+
+	return detect_compat && in_compat_syscall() ? compat_base + nr : nr;
+}
+
+/* The syscall number in its own table, and whether that is the i386 one. */
+static __always_inline long number_of(long key, bool *compat)
+{
+	*compat = detect_compat && compat_base && key >= compat_base;
+	return *compat ? key - compat_base : key;
 }
 
 /* "seen" is counted together with the outcome (emitted, dropped or missed): one per-CPU
@@ -140,9 +205,11 @@ static __always_inline void count_miss(void)
 	}
 }
 
-static __always_inline void fill_header(struct record_header *h, long nr, __u8 kind)
+static __always_inline void fill_header(struct record_header *h, long key, __u8 kind)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+	bool compat;
+	long nr = number_of(key, &compat);
 
 	h->ktime_ns = bpf_ktime_get_ns();
 	h->pid = id >> 32;
@@ -151,7 +218,7 @@ static __always_inline void fill_header(struct record_header *h, long nr, __u8 k
 	h->nr = nr;
 	h->cpu = bpf_get_smp_processor_id();
 	h->kind = kind;
-	h->flags = 0;
+	h->flags = compat ? RECORD_COMPAT : 0;
 	h->ppid = 0;
 	/* With the kernel's own BTF and bpf_get_current_task_btf() (5.11+): plain loads
 	 * through BTF pointers. Otherwise helpers that copy (probe_read twice, get_comm). */
@@ -213,9 +280,146 @@ static __always_inline void output(void *ctx, void *data, __u64 size)
 		c->emitted++;
 }
 
+static __always_inline void count_fault(void)
+{
+	struct counters *c = cpu_counters();
+
+	if (c)
+		c->read_faults++;
+}
+
+/* The six argument registers, from one copy of pt_regs (one helper call, not six). */
+static __always_inline void read_raw_args(struct bpf_raw_tracepoint_args *ctx, bool compat,
+					  __u64 *raw)
+{
+	struct pt_regs regs = {};
+
+	bpf_probe_read_kernel(&regs, sizeof(regs), (void *)ctx->args[0]);
+#if defined(__TARGET_ARCH_x86)
+	if (compat) {
+		/* ia32: ebx, ecx, edx, esi, edi, ebp; 32-bit values. */
+		raw[0] = (__u32)regs.bx;
+		raw[1] = (__u32)regs.cx;
+		raw[2] = (__u32)regs.dx;
+		raw[3] = (__u32)regs.si;
+		raw[4] = (__u32)regs.di;
+		raw[5] = (__u32)regs.bp;
+		return;
+	}
+	raw[0] = regs.di;
+	raw[1] = regs.si;
+	raw[2] = regs.dx;
+	raw[3] = regs.r10; /* the syscall ABI's fourth register, not rcx */
+	raw[4] = regs.r8;
+	raw[5] = regs.r9;
+#else
+	/* x0 is overwritten by the return value; orig_x0 keeps the first argument. */
+	raw[0] = regs.orig_x0;
+	raw[1] = regs.user_regs.regs[1];
+	raw[2] = regs.user_regs.regs[2];
+	raw[3] = regs.user_regs.regs[3];
+	raw[4] = regs.user_regs.regs[4];
+	raw[5] = regs.user_regs.regs[5];
+#endif
+}
+
+#define CAPTURE_MAX (sizeof(struct arg_capture) + STRING_MAX_LEN)
+_Static_assert(ARGS_DATA_LEN == ARG_CAPTURES * CAPTURE_MAX, "two captures fit in data");
+
+/* Reads what argument `index` points to (a string or a sockaddr, by `kind`) into
+ * a->data at `off`, behind a struct arg_capture. Returns the bytes used. */
+static __always_inline __u32 capture_one(struct args_record *a, __u32 off, __u32 index,
+					 __u32 kind)
+{
+	struct arg_capture *c;
+	const void *ptr;
+	__u32 size = string_size;
+	__u64 want;
+	long got;
+
+	if (kind == ARG_VALUE || index >= SYSCALL_ARGS || off > CAPTURE_MAX)
+		return 0;
+	c = (struct arg_capture *)&a->data[off];
+	c->index = index;
+	c->len = 0;
+	ptr = (const void *)a->raw_args[index];
+	if (!ptr) {
+		c->status = READ_NULL;
+		return sizeof(*c);
+	}
+	if (kind == ARG_PATH) {
+		if (size > STRING_MAX_LEN)
+			size = STRING_MAX_LEN;
+		if (size < 2)
+			size = 2;
+		got = bpf_probe_read_user_str(&a->data[off + sizeof(*c)], size, ptr);
+		if (got < 0) {
+			c->status = READ_FAULT;
+			count_fault();
+			return sizeof(*c);
+		}
+		c->status = got == size ? READ_TRUNCATED : READ_OK;
+		c->len = got > 0 ? got - 1 : 0;
+		return sizeof(*c) + (c->len & (STRING_MAX_LEN - 1));
+	}
+	/* ARG_SOCKADDR: the length is the next argument. */
+	want = index + 1 < SYSCALL_ARGS ? a->raw_args[(index + 1) & 7] : 0;
+	c->status = READ_OK;
+	if (want > SOCKADDR_MAX_LEN) {
+		want = SOCKADDR_MAX_LEN;
+		c->status = READ_TRUNCATED;
+	}
+	if (bpf_probe_read_user(&a->data[off + sizeof(*c)], want & (2 * SOCKADDR_MAX_LEN - 1),
+				ptr)) {
+		c->status = READ_FAULT;
+		count_fault();
+		return sizeof(*c);
+	}
+	c->len = want;
+	return sizeof(*c) + want;
+}
+
+/* An "other" or "timer" record with the arguments (--args). */
+static __always_inline int handle_with_args(struct bpf_raw_tracepoint_args *ctx, long key,
+					    __u8 kind)
+{
+	struct args_record *a;
+	__u32 zero = 0, off, captures;
+	__u16 plan;
+	bool compat;
+	__u64 size;
+
+	a = bpf_map_lookup_elem(&args_scratch, &zero);
+	if (!a)
+		return 0;
+	number_of(key, &compat);
+	fill_header(&a->hdr, key, kind);
+	a->hdr.flags |= RECORD_HAS_ARGS;
+	read_raw_args(ctx, compat, a->raw_args);
+	plan = key >= 0 && key < MAX_SYSCALLS ? arg_captures[key & (MAX_SYSCALLS - 1)] : 0;
+	off = capture_one(a, 0, plan & 7, (plan >> 3) & 3);
+	captures = off ? 1 : 0;
+	if (off) {
+		__u32 more = capture_one(a, off, (plan >> 5) & 7, (plan >> 8) & 3);
+
+		captures += more ? 1 : 0;
+		off += more;
+	}
+	a->captures = captures;
+	a->data_len = off;
+	size = sizeof(*a) - ARGS_DATA_LEN + off;
+	if (size > sizeof(*a))
+		size = sizeof(*a);
+	output(ctx, a, size);
+	return 0;
+}
+
 static __always_inline int handle_simple(struct bpf_raw_tracepoint_args *ctx, long nr, __u8 kind)
 {
 	struct record_header h;
+
+	if (capture_args)
+		return handle_with_args(ctx, nr, kind);
 
 	if (use_ringbuf) {
 		/* Filled in place in the ring: no copy from the stack. */
@@ -241,14 +445,6 @@ static __always_inline int handle_simple(struct bpf_raw_tracepoint_args *ctx, lo
 	return 0;
 }
 
-static __always_inline void count_fault(void)
-{
-	struct counters *c = cpu_counters();
-
-	if (c)
-		c->read_faults++;
-}
-
 static __always_inline int handle_exec(struct bpf_raw_tracepoint_args *ctx, long nr)
 {
 	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
@@ -263,7 +459,22 @@ static __always_inline int handle_exec(struct bpf_raw_tracepoint_args *ctx, long
 	if (!e)
 		return 0;
 	fill_header(&e->hdr, nr, HANDLER_EXEC);
-	if (nr == nr_execveat) {
+	if (capture_args || detect_compat) {
+		bool compat;
+		long num = number_of(nr, &compat);
+
+		/* The registers by this ABI's convention (ia32 differs from x86_64). */
+		read_raw_args(ctx, compat, e->raw_args);
+		if (capture_args)
+			e->hdr.flags |= RECORD_HAS_ARGS;
+		if (num == (compat ? nr_execveat_compat : nr_execveat)) {
+			filename = (const char *)e->raw_args[1];
+			argv = (const char *const *)e->raw_args[2];
+		} else {
+			filename = (const char *)e->raw_args[0];
+			argv = (const char *const *)e->raw_args[1];
+		}
+	} else if (nr == nr_execveat) {
 		filename = (const char *)PT_REGS_PARM2_CORE_SYSCALL(regs);
 		argv = (const char *const *)PT_REGS_PARM3_CORE_SYSCALL(regs);
 	} else {
@@ -355,12 +566,13 @@ static __always_inline int handle(struct bpf_raw_tracepoint_args *ctx, long nr, 
 SEC("raw_tp/sys_enter")
 int dispatch_tail(struct bpf_raw_tracepoint_args *ctx)
 {
-	long nr = admit(ctx);
+	long key = admit(ctx);
 
-	if (nr < 0)
+	if (key == STOP)
 		return 0;
-	bpf_tail_call(ctx, &handlers, nr);
-	/* Only reached when the slot is empty or nr is beyond the array. */
+	if (key >= 0)
+		bpf_tail_call(ctx, &handlers, key);
+	/* Only reached for MISS, or when the slot is empty or beyond the array. */
 	count_miss();
 	return 0;
 }
@@ -368,34 +580,34 @@ int dispatch_tail(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tp/sys_enter")
 int dispatch_inline(struct bpf_raw_tracepoint_args *ctx)
 {
-	long nr = admit(ctx);
+	long key = admit(ctx);
 
-	if (nr < 0)
+	if (key == STOP)
 		return 0;
-	if (nr >= nr_syscalls || nr >= MAX_SYSCALLS) {
+	if (key < 0 || key >= MAX_SYSCALLS) {
 		count_miss();
 		return 0;
 	}
-	return handle(ctx, nr, syscall_handler[nr]);
+	return handle(ctx, key, syscall_handler[key]);
 }
 
 /* Tail-call targets: one program per handler kind; every slot of `handlers` holds one. */
 SEC("raw_tp")
 int handle_exec_prog(struct bpf_raw_tracepoint_args *ctx)
 {
-	return handle_exec(ctx, (long)ctx->args[1]);
+	return handle_exec(ctx, key_of(ctx));
 }
 
 SEC("raw_tp")
 int handle_timer_prog(struct bpf_raw_tracepoint_args *ctx)
 {
-	return handle_simple(ctx, (long)ctx->args[1], HANDLER_TIMER);
+	return handle_simple(ctx, key_of(ctx), HANDLER_TIMER);
 }
 
 SEC("raw_tp")
 int handle_other_prog(struct bpf_raw_tracepoint_args *ctx)
 {
-	return handle_simple(ctx, (long)ctx->args[1], HANDLER_OTHER);
+	return handle_simple(ctx, key_of(ctx), HANDLER_OTHER);
 }
 
 SEC("raw_tp")

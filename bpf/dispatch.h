@@ -5,8 +5,9 @@
  * (src/events.rs decodes them). Change a field here and both sides follow.
  *
  * Every record starts with struct record_header. Records of the "timer" and "other"
- * handlers are exactly a header; exec records are a struct exec_record cut after the
- * args bytes actually used (args_len), so the common case stays small.
+ * handlers are exactly a header, or with --args a struct args_record cut after the
+ * captured bytes (data_len); exec records are a struct exec_record cut after the
+ * argv bytes actually used (args_len), so the common case stays small.
  */
 #ifndef __DISPATCH_H
 #define __DISPATCH_H
@@ -18,6 +19,13 @@
 #define ARG_MAX_LEN 256
 #define MAX_ARGS 32
 #define ARGS_BUF_LEN 4096
+
+/* --args: the six argument registers, and user memory behind some of them. */
+#define SYSCALL_ARGS 6
+#define STRING_MAX_LEN 4096  /* bound of --string-size */
+#define SOCKADDR_MAX_LEN 128 /* sizeof(struct sockaddr_storage) */
+#define ARG_CAPTURES 2       /* user-memory reads per syscall at most (renameat2: two paths) */
+#define ARGS_DATA_LEN (ARG_CAPTURES * (sizeof(struct arg_capture) + STRING_MAX_LEN))
 
 enum handler_kind {
 	HANDLER_OTHER = 0,
@@ -38,6 +46,27 @@ enum read_status {
 enum record_flags {
 	/* ppid was read through CO-RE against BTF that describes this kernel. */
 	RECORD_HAS_PPID = 1,
+	/* raw_args (exec) or struct args_record (other, timer) carry the arguments. */
+	RECORD_HAS_ARGS = 2,
+	/* A 32-bit (ia32) syscall on x86_64: nr is in the i386 table. */
+	RECORD_COMPAT = 4,
+};
+
+/* What is read behind an argument. The per-syscall table arg_captures (filled from the
+ * kernel's signatures by userspace) names at most two arguments to read: bits 0-2 the
+ * first one's index, bits 3-4 its kind, bits 5-7 and 8-9 the second's; kind ARG_VALUE
+ * means no capture. */
+enum arg_kind {
+	ARG_VALUE = 0,    /* the register is the value */
+	ARG_PATH = 1,     /* a NUL-terminated user string (a path or a name) */
+	ARG_SOCKADDR = 2, /* a struct sockaddr; its length is the next argument */
+};
+
+/* Precedes the bytes of one captured argument in args_record.data. */
+struct arg_capture {
+	__u8 index;  /* which argument, 0..5 */
+	__u8 status; /* enum read_status */
+	__u16 len;   /* bytes that follow: a string without its NUL, or a sockaddr */
 };
 
 struct record_header {
@@ -55,6 +84,7 @@ struct record_header {
 
 struct exec_record {
 	struct record_header hdr;
+	__u64 raw_args[SYSCALL_ARGS]; /* with RECORD_HAS_ARGS */
 	__u8 filename_status; /* enum read_status */
 	__u8 argv_status;     /* enum read_status */
 	__u16 argc;           /* arguments captured in args */
@@ -63,6 +93,16 @@ struct exec_record {
 	__u32 _pad;
 	char filename[FILENAME_MAX_LEN];
 	char args[ARGS_BUF_LEN];
+};
+
+/* "other" and "timer" records with --args. */
+struct args_record {
+	struct record_header hdr;
+	__u64 raw_args[SYSCALL_ARGS];
+	__u16 data_len; /* bytes used in data */
+	__u8 captures;  /* struct arg_capture entries in data, in argument order */
+	__u8 _pad[5];
+	char data[ARGS_DATA_LEN];
 };
 
 /* Per-CPU; userspace sums them over all possible CPUs. */

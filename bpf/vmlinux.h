@@ -69,7 +69,12 @@ struct bpf_raw_tracepoint_args {
 	__u64 args[0];
 };
 
+struct thread_info {
+	__u32 status; /* x86: TS_COMPAT while an ia32 syscall runs */
+} __attribute__((preserve_access_index));
+
 struct task_struct {
+	struct thread_info thread_info; /* first member with CONFIG_THREAD_INFO_IN_TASK */
 	int pid;
 	int tgid;
 	struct task_struct *real_parent;

@@ -112,6 +112,16 @@ pub struct RunArgs {
     #[arg(long, short, value_name = "PATH")]
     pub output: Option<PathBuf>,
 
+    /// Every record carries the syscall's arguments, typed by the kernel's own signatures
+    /// (`args` and an strace-style `call` in JSON; the call after the wording in human lines)
+    #[arg(long)]
+    pub args: bool,
+
+    /// With --args: bytes read for a string argument (a path or a name), at most 4096
+    #[arg(long, value_name = "N", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(2..=4096))]
+    pub string_size: u32,
+
     /// Do not capture argv at all (it never leaves the kernel)
     #[arg(long)]
     pub no_argv: bool,

@@ -6,7 +6,7 @@ use std::fmt;
 use std::mem::{offset_of, size_of};
 
 use crate::handlers::Kind;
-use crate::skel::types::{exec_record, read_status, record_flags, record_header};
+use crate::skel::types::{arg_capture, args_record, exec_record, read_status, record_flags, record_header};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadStatus {
@@ -57,6 +57,86 @@ impl<'a> Exec<'a> {
     }
 }
 
+/// The six argument registers, and what was read behind some of them (--args).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Args<'a> {
+    pub raw: [u64; 6],
+    /// Back to back: a struct arg_capture, then its bytes; checked by decode.
+    captures: &'a [u8],
+}
+
+/// What was read from user memory behind argument `index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capture<'a> {
+    pub index: usize,
+    pub status: ReadStatus,
+    /// A string without its NUL, or the bytes of a struct sockaddr.
+    pub bytes: &'a [u8],
+}
+
+impl<'a> Args<'a> {
+    pub fn new(raw: [u64; 6]) -> Args<'a> {
+        Args { raw, captures: &[] }
+    }
+
+    /// The captures in argument order (decode checked every length).
+    pub fn captures(&self) -> impl Iterator<Item = Capture<'a>> + 'a {
+        CaptureIter(self.captures).map_while(Result::ok)
+    }
+
+    /// The capture of argument `index`, if it was read.
+    pub fn capture(&self, index: usize) -> Option<Capture<'a>> {
+        self.captures().find(|c| c.index == index)
+    }
+}
+
+struct CaptureIter<'a>(&'a [u8]);
+
+impl<'a> Iterator for CaptureIter<'a> {
+    type Item = Result<Capture<'a>, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        const HDR: usize = size_of::<arg_capture>();
+        if self.0.is_empty() {
+            return None;
+        }
+        let data = self.0;
+        let parsed = (|| {
+            need(data, HDR)?;
+            let index = data[offset_of!(arg_capture, index)] as usize;
+            let raw_status = data[offset_of!(arg_capture, status)];
+            let len_at = offset_of!(arg_capture, len);
+            let len = u16::from_ne_bytes([data[len_at], data[len_at + 1]]) as usize;
+            let status =
+                ReadStatus::from_raw(raw_status).ok_or(DecodeError::UnknownStatus(raw_status))?;
+            if index >= 6 || HDR + len > data.len() {
+                return Err(DecodeError::BadLength {
+                    field: "capture",
+                    len: len as u32,
+                });
+            }
+            Ok((
+                Capture {
+                    index,
+                    status,
+                    bytes: &data[HDR..HDR + len],
+                },
+                HDR + len,
+            ))
+        })();
+        match parsed {
+            Ok((capture, used)) => {
+                self.0 = &data[used..];
+                Some(Ok(capture))
+            }
+            Err(e) => {
+                self.0 = &[];
+                Some(Err(e))
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event<'a> {
     pub ktime_ns: u64,
@@ -70,6 +150,10 @@ pub struct Event<'a> {
     pub kind: Kind,
     pub comm: &'a [u8],
     pub exec: Option<Exec<'a>>,
+    /// An ia32 syscall on x86_64: `nr` is in the i386 table.
+    pub compat: bool,
+    /// With --args.
+    pub args: Option<Args<'a>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,10 +211,16 @@ pub fn decode(data: &[u8]) -> Result<Event<'_>, DecodeError> {
     let kind = Kind::from_raw(h.kind).ok_or(DecodeError::UnknownKind(h.kind))?;
     let comm_at = offset_of!(record_header, comm);
     let comm = until_nul(&data[comm_at..comm_at + h.comm.len()]);
-    let has_ppid = u32::from(h.flags) & record_flags::RECORD_HAS_PPID.0 != 0;
+    let flag = |f: record_flags| u32::from(h.flags) & f.0 != 0;
+    let has_ppid = flag(record_flags::RECORD_HAS_PPID);
     let exec = match kind {
         Kind::Exec => Some(decode_exec(data)?),
         _ => None,
+    };
+    let args = match (flag(record_flags::RECORD_HAS_ARGS), kind) {
+        (false, _) => None,
+        (true, Kind::Exec) => Some(Args::new(raw_args(data, offset_of!(exec_record, raw_args)))),
+        (true, _) => Some(decode_args(data)?),
     };
     Ok(Event {
         ktime_ns: h.ktime_ns,
@@ -143,7 +233,40 @@ pub fn decode(data: &[u8]) -> Result<Event<'_>, DecodeError> {
         kind,
         comm,
         exec,
+        compat: flag(record_flags::RECORD_COMPAT),
+        args,
     })
+}
+
+fn raw_args(data: &[u8], at: usize) -> [u64; 6] {
+    let mut raw = [0u64; 6];
+    for (i, v) in raw.iter_mut().enumerate() {
+        let off = at + i * 8;
+        *v = u64::from_ne_bytes(data[off..off + 8].try_into().expect("8 bytes"));
+    }
+    raw
+}
+
+fn decode_args(data: &[u8]) -> Result<Args<'_>, DecodeError> {
+    let data_at = offset_of!(args_record, data);
+    need(data, data_at)?;
+    let len_at = offset_of!(args_record, data_len);
+    let data_len = u16::from_ne_bytes([data[len_at], data[len_at + 1]]) as usize;
+    if data_at + data_len > data.len() {
+        return Err(DecodeError::BadLength {
+            field: "args data",
+            len: data_len as u32,
+        });
+    }
+    let args = Args {
+        raw: raw_args(data, offset_of!(args_record, raw_args)),
+        captures: &data[data_at..data_at + data_len],
+    };
+    // Every capture must parse, so formatting never meets a bad one.
+    for capture in CaptureIter(args.captures) {
+        capture?;
+    }
+    Ok(args)
 }
 
 fn decode_exec(data: &[u8]) -> Result<Exec<'_>, DecodeError> {
@@ -207,11 +330,14 @@ pub mod fixture {
             nr: h.nr,
             cpu: h.cpu,
             kind: h.kind.raw(),
-            flags: if h.ppid.is_some() {
-                record_flags::RECORD_HAS_PPID.0 as u8
-            } else {
-                0
-            },
+            flags: [
+                (h.ppid.is_some(), record_flags::RECORD_HAS_PPID),
+                (h.args.is_some(), record_flags::RECORD_HAS_ARGS),
+                (h.compat, record_flags::RECORD_COMPAT),
+            ]
+            .iter()
+            .filter(|(set, _)| *set)
+            .fold(0, |acc, (_, f)| acc | f.0 as u8),
             ..Default::default()
         };
         for (dst, src) in r.comm.iter_mut().zip(h.comm.iter().take(15)) {
@@ -220,8 +346,40 @@ pub mod fixture {
         unsafe { plain::as_bytes(&r) }.to_vec()
     }
 
+    /// A header-only record, or with `h.args` an args record carrying `h.args.raw` and
+    /// the captures given as (argument index, read status, bytes).
     pub fn simple(h: &Event) -> Vec<u8> {
-        header_bytes(h)
+        simple_with(h, &[])
+    }
+
+    pub fn simple_with(h: &Event, captures: &[(u8, u8, &[u8])]) -> Vec<u8> {
+        let mut out = header_bytes(h);
+        let Some(args) = &h.args else {
+            return out;
+        };
+        out.resize(offset_of!(args_record, data), 0);
+        put_raw_args(&mut out, offset_of!(args_record, raw_args), &args.raw);
+        let mut data = Vec::new();
+        for (index, status, bytes) in captures {
+            let c = arg_capture {
+                index: *index,
+                status: *status,
+                len: bytes.len() as u16,
+            };
+            data.extend_from_slice(unsafe { plain::as_bytes(&c) });
+            data.extend_from_slice(bytes);
+        }
+        let len_at = offset_of!(args_record, data_len);
+        out[len_at..len_at + 2].copy_from_slice(&(data.len() as u16).to_ne_bytes());
+        out[offset_of!(args_record, captures)] = captures.len() as u8;
+        out.extend_from_slice(&data);
+        out
+    }
+
+    fn put_raw_args(out: &mut [u8], at: usize, raw: &[u64; 6]) {
+        for (i, v) in raw.iter().enumerate() {
+            out[at + i * 8..at + i * 8 + 8].copy_from_slice(&v.to_ne_bytes());
+        }
     }
 
     pub fn exec(h: &Event, filename: &[u8], fstatus: u8, args: &[&[u8]], astatus: u8) -> Vec<u8> {
@@ -243,6 +401,9 @@ pub mod fixture {
         }
         let al_at = offset_of!(exec_record, args_len);
         out[al_at..al_at + 4].copy_from_slice(&args_len.to_ne_bytes());
+        if let Some(a) = &h.args {
+            put_raw_args(&mut out, offset_of!(exec_record, raw_args), &a.raw);
+        }
         out
     }
 }
@@ -264,6 +425,8 @@ mod tests {
             kind,
             comm: b"git",
             exec: None,
+            compat: false,
+            args: None,
         }
     }
 

@@ -133,53 +133,40 @@ pub struct Selection<'a> {
 }
 
 /// One handler per syscall number of `arch`, indexed by number; what the kernel side loads
-/// into its rodata table and (for tail calls) its prog array.
+/// into its rodata table and (for tail calls) its prog array. On x86_64 the i386 table
+/// follows (`compat`), for 32-bit programs, whose syscalls have their own numbers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandlerTable {
     pub arch: Arch,
     pub kinds: Vec<Kind>,
+    /// The i386 numbers' handlers on x86_64; empty elsewhere.
+    pub compat: Vec<Kind>,
 }
 
 impl HandlerTable {
     pub fn build(arch: Arch, sel: &Selection) -> Result<HandlerTable> {
-        let len = syscalls::table_len(arch) as usize;
-        let mut kinds = vec![Kind::Other; len];
-        for (nr, name) in syscalls::all(arch) {
-            let kind = natural_kind(name);
-            kinds[nr as usize] = if kind == Kind::Other && sel.skip_others {
-                Kind::Ignore
-            } else {
-                kind
-            };
-        }
-        // Numbers with no name (holes in the table) can only be "other".
-        if sel.skip_others {
-            for k in kinds.iter_mut().filter(|k| **k == Kind::Other) {
-                *k = Kind::Ignore;
-            }
-        }
-        if !sel.no_default_ignore {
-            for name in DEFAULT_IGNORED {
-                if let Some(nr) = syscalls::number(arch, name) {
-                    kinds[nr as usize] = Kind::Ignore;
-                }
-            }
-        }
+        // --ignore must name a syscall of the native table; the i386 table takes what it has.
         for name in sel.ignore {
             let name = name.trim();
-            match syscalls::number(arch, name) {
-                Some(nr) => kinds[nr as usize] = Kind::Ignore,
-                None => {
-                    return Err(Failure::err(
-                        Code::Usage,
-                        format!("--ignore: no syscall named '{name}' on {}", arch.name()),
-                    ))
-                }
+            if syscalls::number(arch, name).is_none() {
+                return Err(Failure::err(
+                    Code::Usage,
+                    format!("--ignore: no syscall named '{name}' on {}", arch.name()),
+                ));
             }
         }
-        Ok(HandlerTable { arch, kinds })
+        let compat = match arch.compat() {
+            Some(compat) => kinds_for(compat, sel),
+            None => Vec::new(),
+        };
+        Ok(HandlerTable {
+            arch,
+            kinds: kinds_for(arch, sel),
+            compat,
+        })
     }
 
+    /// The native table's length; compat keys start here.
     pub fn len(&self) -> u32 {
         self.kinds.len() as u32
     }
@@ -191,6 +178,40 @@ impl HandlerTable {
     pub fn kind(&self, nr: u32) -> Option<Kind> {
         self.kinds.get(nr as usize).copied()
     }
+
+    /// The kernel's keys: native numbers, then compat_base + i386 numbers.
+    pub fn keys(&self) -> impl Iterator<Item = Kind> + '_ {
+        self.kinds.iter().chain(&self.compat).copied()
+    }
+
+    /// Native numbers ignored under both ABIs: the kernel drops them before it asks which
+    /// ABI the syscall came from, so the ignore path stays as cheap as an empty program.
+    pub fn ignored_under_any_abi(&self, nr: u32) -> bool {
+        let ignored = |t: &[Kind]| t.get(nr as usize).is_none_or(|k| *k == Kind::Ignore);
+        self.kind(nr) == Some(Kind::Ignore) && (self.compat.is_empty() || ignored(&self.compat))
+    }
+}
+
+/// The handler of every number of `arch`'s table under `sel`.
+fn kinds_for(arch: Arch, sel: &Selection) -> Vec<Kind> {
+    let len = syscalls::table_len(arch) as usize;
+    let mut kinds = vec![Kind::Other; len];
+    for (nr, name) in syscalls::all(arch) {
+        kinds[nr as usize] = natural_kind(name);
+    }
+    // Numbers with no name (holes in the table) can only be "other".
+    if sel.skip_others {
+        for k in kinds.iter_mut().filter(|k| **k == Kind::Other) {
+            *k = Kind::Ignore;
+        }
+    }
+    let defaults = DEFAULT_IGNORED.iter().filter(|_| !sel.no_default_ignore);
+    for name in defaults.copied().chain(sel.ignore.iter().map(|n| n.trim())) {
+        if let Some(nr) = syscalls::number(arch, name) {
+            kinds[nr as usize] = Kind::Ignore;
+        }
+    }
+    kinds
 }
 
 #[cfg(test)]

@@ -37,3 +37,5 @@ pub mod skel {
 unsafe impl plain::Plain for skel::types::record_header {}
 unsafe impl plain::Plain for skel::types::exec_record {}
 unsafe impl plain::Plain for skel::types::counters {}
+unsafe impl plain::Plain for skel::types::args_record {}
+unsafe impl plain::Plain for skel::types::arg_capture {}

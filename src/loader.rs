@@ -14,6 +14,8 @@ use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, PrintLevel};
 use crate::exit::{Code, Failure};
 use crate::handlers::{HandlerTable, Kind};
 use crate::plan::{Btf, BtfSource, Dispatch, Transport};
+use crate::signatures::{Kind as ParamKind, Signatures};
+use crate::skel::types::arg_kind;
 use crate::skel::{DispatchSkel, DispatchSkelBuilder};
 use crate::syscalls;
 
@@ -36,6 +38,12 @@ pub struct LoadConfig<'a> {
     /// Wake the reader only once this much is pending (0: for every record).
     pub wakeup_bytes: u64,
     pub capture_argv: bool,
+    /// --args: per table key (native numbers, then compat_base + i386 numbers) the
+    /// arguments to read from user memory (see enum arg_kind in bpf/dispatch.h); None
+    /// leaves arguments out, and the BPF code for them is pruned.
+    pub arg_captures: Option<Vec<u16>>,
+    /// --string-size: bytes read for a string argument, its NUL included.
+    pub string_size: u32,
 }
 
 impl<'a> LoadConfig<'a> {
@@ -50,8 +58,40 @@ impl<'a> LoadConfig<'a> {
             ringbuf_bytes: 1 << 16,
             wakeup_bytes: 0,
             capture_argv: true,
+            arg_captures: None,
+            string_size: 256,
         }
     }
+}
+
+/// The `arg_captures` table of the BPF side (see enum arg_kind in bpf/dispatch.h): per
+/// table key, the first two arguments that name a path or a socket address by the
+/// kernel's signature of that syscall.
+pub fn arg_captures(table: &HandlerTable, sigs: &Signatures) -> Vec<u16> {
+    let abis = std::iter::once(table.arch).chain(table.arch.compat().filter(|_| !table.compat.is_empty()));
+    let mut plan = Vec::new();
+    for arch in abis {
+        for nr in 0..syscalls::table_len(arch) {
+            let sig = syscalls::name(arch, nr).and_then(|name| sigs.get_for(arch, name));
+            let captured = sig.into_iter().flat_map(|s| s.params.iter().take(6).enumerate());
+            let mut bits = 0u16;
+            let mut shift = 0;
+            for (index, param) in captured {
+                let kind = match param.kind {
+                    ParamKind::Path => arg_kind::ARG_PATH.0,
+                    ParamKind::SockAddr => arg_kind::ARG_SOCKADDR.0,
+                    _ => continue,
+                };
+                bits |= ((index as u16) | ((kind as u16) << 3)) << shift;
+                shift += 5;
+                if shift == 10 {
+                    break;
+                }
+            }
+            plan.push(bits);
+        }
+    }
+    plan
 }
 
 /// A loaded object whose dispatcher is attached: tracing until both are dropped (the link
@@ -181,10 +221,30 @@ pub fn load<'obj>(
     rodata.kernel_btf = cfg.btf.source == BtfSource::Sysfs;
     rodata.use_ringbuf = cfg.transport == Transport::RingBuf;
     rodata.wakeup_bytes = cfg.wakeup_bytes;
-    rodata.nr_execveat = syscalls::number(cfg.table.arch, "execveat").map_or(-1, |n| n as i32);
-    rodata.nr_syscalls = cfg.table.len();
-    for (slot, kind) in rodata.syscall_handler.iter_mut().zip(&cfg.table.kinds) {
+    let table = cfg.table;
+    let execveat = |arch| syscalls::number(arch, "execveat").map_or(-1, |n| n as i32);
+    rodata.nr_execveat = execveat(table.arch);
+    rodata.nr_syscalls = table.len();
+    rodata.nr_keys = table.keys().count() as u32;
+    for (slot, kind) in rodata.syscall_handler.iter_mut().zip(table.keys()) {
         *slot = kind.raw();
+    }
+    for (nr, slot) in rodata.ignore_any_abi.iter_mut().enumerate() {
+        *slot = u8::from(table.ignored_under_any_abi(nr as u32));
+    }
+    // Which ABI a syscall came from is read from task_struct: only with BTF that vouches
+    // for its layout (thread_info.status moved in 5.11).
+    if let (Some(compat), true) = (table.arch.compat(), cfg.btf.vouches_for_task_struct()) {
+        rodata.detect_compat = !table.compat.is_empty();
+        rodata.compat_base = table.len();
+        rodata.nr_execveat_compat = execveat(compat);
+    }
+    if let Some(captures) = &cfg.arg_captures {
+        rodata.capture_args = true;
+        rodata.string_size = cfg.string_size;
+        for (slot, plan) in rodata.arg_captures.iter_mut().zip(captures) {
+            *slot = *plan;
+        }
     }
 
     let tail = dispatch == Dispatch::Tail;
@@ -201,7 +261,7 @@ pub fn load<'obj>(
     open.maps.handlers.set_autocreate(tail)?;
     open.maps
         .handlers
-        .set_max_entries(cfg.table.len())
+        .set_max_entries(cfg.table.keys().count() as u32)
         .context("sizing the prog array")?;
     let ring = cfg.transport == Transport::RingBuf;
     open.maps.events_rb.set_autocreate(ring)?;
@@ -251,8 +311,8 @@ pub fn fill_prog_array(
             };
             prog.as_fd()
         };
-        for (nr, kind) in table.kinds.iter().enumerate() {
-            let fd = std::os::fd::AsRawFd::as_raw_fd(&fd_of(*kind));
+        for (nr, kind) in table.keys().enumerate() {
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&fd_of(kind));
             skel.maps
                 .handlers
                 .update(&(nr as u32).to_ne_bytes(), &fd.to_ne_bytes(), MapFlags::ANY)

@@ -21,6 +21,7 @@ use crate::output::clock::Clock;
 use crate::output::{ArgvPolicy, Format, Sink};
 use crate::plan::{self, Btf, Plan, Transport};
 use crate::privileges::Privileges;
+use crate::signatures::Signatures;
 use crate::reader::{Delivery, Reader, SharedDelivery, WaitStats};
 use crate::skel::DispatchSkel;
 use crate::stats::{self, LossReporter, Totals};
@@ -72,6 +73,8 @@ struct Setup {
     /// Why the transport is not the one asked for, if it is not.
     transport_note: Option<String>,
     sink: Sink,
+    /// With --args: what the kernel reads behind the arguments (loader::arg_captures).
+    arg_captures: Option<Vec<u16>>,
 }
 
 impl Setup {
@@ -88,7 +91,17 @@ impl Setup {
         } else {
             Format::Human
         };
-        let sink = Sink::open(args.output.clone(), format, arch, Clock::new(), argv_policy)?;
+        // The running kernel's own signatures when tracefs is readable, else embedded ones.
+        let signatures = args.args.then(Signatures::load);
+        let arg_captures = signatures.as_ref().map(|s| loader::arg_captures(&table, s));
+        let sink = Sink::open(
+            args.output.clone(),
+            format,
+            arch,
+            Clock::new(),
+            argv_policy,
+            signatures,
+        )?;
         install_signal_handlers()?;
         Ok(Setup {
             arch,
@@ -97,6 +110,7 @@ impl Setup {
             transport,
             transport_note,
             sink,
+            arg_captures,
         })
     }
 }
@@ -148,6 +162,8 @@ fn load_and_attach<'s>(
         ringbuf_bytes: args.ringbuf_bytes,
         wakeup_bytes: u64::from(args.ringbuf_bytes / 4),
         capture_argv: !args.no_argv,
+        arg_captures: setup.arg_captures.clone(),
+        string_size: args.string_size,
         ..LoadConfig::new(&setup.table, setup.transport, &setup.btf)
     };
     let order = plan::dispatch_order(args.kernel.dispatch);
@@ -206,6 +222,7 @@ fn announce(args: &RunArgs, arch: Arch, plan: &Plan, started: Instant, d: &mut D
         "fallbacks": plan.fallbacks,
         "startup_ms": (startup_ms * 1000.0).round() / 1000.0,
         "filters": {"pid": args.pid, "uid": args.uid, "comm": args.comm, "skip_others": args.skip_others},
+        "args": args.args,
     });
     let written = d.sink.control("start", start).and_then(|()| d.sink.flush());
     d.keep_error(written);

@@ -18,11 +18,11 @@ fuzz_target!(|data: &[u8]| {
         .as_ref()
         .map_or(Vec::new(), |e| e.args().map(Cow::Borrowed).collect());
     let mut line = Vec::new();
-    human::event(&mut line, &ev, "execve", &args);
+    human::event(&mut line, &ev, "execve", &args, None);
     assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
     assert!(!line[..line.len() - 1].iter().any(|&b| b < 0x20 || b == 0x7f));
     line.clear();
-    json::event(&mut line, &ev, "execve", &args, &Clock::with_offset(0));
+    json::event(&mut line, &ev, "execve", &args, &Clock::with_offset(0), None);
     assert!(serde_json_parse(&line));
 });
 

@@ -5,11 +5,19 @@ use std::borrow::Cow;
 
 use super::digits;
 use super::text::{escape_into, push_arg};
+use super::call::CallArgs;
 use crate::events::{Event, ReadStatus};
 use crate::handlers::{self, Kind};
 
-/// `args` is the exec record's argv after the argv policy (redaction) was applied.
-pub fn event(out: &mut Vec<u8>, ev: &Event, syscall: &str, args: &[Cow<[u8]>]) {
+/// `args` is the exec record's argv after the argv policy (redaction) was applied; `call`
+/// the syscall's arguments with --args, shown strace-style after the wording.
+pub fn event(
+    out: &mut Vec<u8>,
+    ev: &Event,
+    syscall: &str,
+    args: &[Cow<[u8]>],
+    call: Option<&CallArgs>,
+) {
     // Right-aligned in 16 columns like the trace pipe; escaped in place, then padded.
     let start = out.len();
     escape_into(out, ev.comm, false);
@@ -26,6 +34,12 @@ pub fn event(out: &mut Vec<u8>, ev: &Event, syscall: &str, args: &[Cow<[u8]>]) {
     out.extend_from_slice(b": ");
     let message = handlers::message(ev.kind, syscall);
     out.extend_from_slice(message.text.as_bytes());
+    if let Some(call) = call {
+        out.extend_from_slice(b": ");
+        call.human(out, syscall);
+        out.push(b'\n');
+        return;
+    }
     if let Some(name) = message.syscall {
         out.extend_from_slice(b": ");
         escape_into(out, name.as_bytes(), false);
@@ -77,6 +91,8 @@ mod tests {
             kind,
             comm,
             exec: None,
+            compat: false,
+            args: None,
         };
         let bytes = match exec {
             Some((f, args, st)) => fixture::exec(&h, f, 0, args, st),
@@ -88,7 +104,7 @@ mod tests {
             .as_ref()
             .map_or(Vec::new(), |e| e.args().map(Cow::Borrowed).collect());
         let mut out = Vec::new();
-        event(&mut out, &ev, syscall, &args);
+        event(&mut out, &ev, syscall, &args, None);
         String::from_utf8(out).unwrap()
     }
 

@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use std::io::Write;
 
 use super::digits;
+use super::call::CallArgs;
 use crate::events::{Event, ReadStatus};
 use crate::handlers::{self, Kind};
 use crate::output::clock::Clock;
@@ -106,8 +107,16 @@ fn field_bytes(out: &mut Vec<u8>, key: &str, bytes: &[u8]) {
     }
 }
 
-/// `args` is the exec record's argv after the argv policy (redaction) was applied.
-pub fn event(out: &mut Vec<u8>, ev: &Event, syscall: &str, args: &[Cow<[u8]>], clock: &Clock) {
+/// `args` is the exec record's argv after the argv policy (redaction) was applied; `call`
+/// the syscall's arguments with --args.
+pub fn event(
+    out: &mut Vec<u8>,
+    ev: &Event,
+    syscall: &str,
+    args: &[Cow<[u8]>],
+    clock: &Clock,
+    call: Option<&CallArgs>,
+) {
     out.extend_from_slice(b"{\"v\":");
     digits::uint(out, SCHEMA_VERSION);
     out.extend_from_slice(b",\"type\":\"syscall\",\"ts\":\"");
@@ -172,6 +181,12 @@ pub fn event(out: &mut Vec<u8>, ev: &Event, syscall: &str, args: &[Cow<[u8]>], c
         out.extend_from_slice(b"\",\"argv_truncated\":");
         let truncated = exec.argv_status == ReadStatus::Truncated;
         out.extend_from_slice(if truncated { b"true" } else { b"false" });
+    }
+    if ev.compat {
+        out.extend_from_slice(b",\"compat\":true");
+    }
+    if let Some(call) = call {
+        call.json(out, syscall);
     }
     out.extend_from_slice(b"}\n");
 }
@@ -252,6 +267,8 @@ mod tests {
                 kind: Kind::Exec,
                 comm: b"sh",
                 exec: None,
+                compat: false,
+                args: None,
             },
             b"/bin/echo",
             0,
@@ -267,7 +284,7 @@ mod tests {
             .map(Cow::Borrowed)
             .collect();
         let mut out = Vec::new();
-        event(&mut out, &ev, "execve", &args, &Clock::with_offset(0));
+        event(&mut out, &ev, "execve", &args, &Clock::with_offset(0), None);
         assert_eq!(out.last(), Some(&b'\n'));
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["v"], 1);
@@ -298,6 +315,8 @@ mod tests {
                 kind: Kind::Exec,
                 comm: b"sh",
                 exec: None,
+                compat: false,
+                args: None,
             },
             b"/bin/x",
             0,
@@ -307,7 +326,7 @@ mod tests {
         let ev = decode(&bytes).unwrap();
         let args = vec![Cow::Borrowed(&b"x"[..]), Cow::Owned(b"<redacted>".to_vec())];
         let mut out = Vec::new();
-        event(&mut out, &ev, "execve", &args, &Clock::with_offset(0));
+        event(&mut out, &ev, "execve", &args, &Clock::with_offset(0), None);
         let text = String::from_utf8(out).unwrap();
         assert!(
             !text.contains("secret") && !text.contains("argv_b64"),

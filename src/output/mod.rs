@@ -2,6 +2,7 @@
 //! buffer; the Sink owns the destination (stdout or a file, reopened on SIGHUP), batches
 //! writes and notices a reader that went away.
 
+pub mod call;
 pub mod clock;
 pub mod digits;
 pub mod human;
@@ -17,7 +18,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
+use self::call::CallArgs;
 use self::clock::Clock;
+use crate::signatures::{Signature, Signatures, UNKNOWN_SIGNATURE};
 use crate::events::Event;
 use crate::exit::{Code, Failure};
 use crate::syscalls::{self, Arch};
@@ -73,6 +76,8 @@ pub struct Sink {
     arch: Arch,
     pub clock: Clock,
     argv: ArgvPolicy,
+    /// With --args: the kernel's signatures, by which arguments are typed and named.
+    signatures: Option<Signatures>,
 }
 
 const BATCH_BYTES: usize = 256 * 1024;
@@ -115,6 +120,7 @@ impl Sink {
         arch: Arch,
         clock: Clock,
         argv: ArgvPolicy,
+        signatures: Option<Signatures>,
     ) -> Result<Sink> {
         let file = match &path {
             Some(p) => open_file(p)?,
@@ -128,6 +134,7 @@ impl Sink {
             arch,
             clock,
             argv,
+            signatures,
         })
     }
 
@@ -142,14 +149,35 @@ impl Sink {
     }
 
     pub fn event(&mut self, ev: &Event) -> io::Result<()> {
-        let name = syscall_name(self.arch, ev.nr);
+        // A 32-bit program's syscall numbers are the i386 table's.
+        let arch = match (ev.compat, self.arch.compat()) {
+            (true, Some(compat)) => compat,
+            _ => self.arch,
+        };
+        let name = syscall_name(arch, ev.nr);
         let args = match &ev.exec {
             Some(exec) => self.argv.apply(exec.args()),
             None => Vec::new(),
         };
+        let call = match (&self.signatures, &ev.args) {
+            (Some(sigs), Some(raw)) => Some(CallArgs {
+                sig: sigs.get_for(arch, &name).unwrap_or(&UNKNOWN_SIGNATURE),
+                args: raw,
+                arch,
+                policy: &self.argv,
+            }),
+            _ => None,
+        };
         match self.format {
-            Format::Human => human::event(&mut self.batch, ev, &name, &args),
-            Format::Json => json::event(&mut self.batch, ev, &name, &args, &self.clock),
+            Format::Human => human::event(&mut self.batch, ev, &name, &args, call.as_ref()),
+            Format::Json => json::event(
+                &mut self.batch,
+                ev,
+                &name,
+                &args,
+                &self.clock,
+                call.as_ref(),
+            ),
         }
         self.flush_if_full()
     }

@@ -13,7 +13,7 @@ fn format_both(ev: &Event) -> (Vec<u8>, Vec<u8>) {
         .as_ref()
         .map_or(Vec::new(), |e| e.args().map(Cow::Borrowed).collect());
     let mut h = Vec::new();
-    human::event(&mut h, ev, "execve", &args);
+    human::event(&mut h, ev, "execve", &args, None);
     let mut j = Vec::new();
     json::event(
         &mut j,
@@ -21,6 +21,7 @@ fn format_both(ev: &Event) -> (Vec<u8>, Vec<u8>) {
         "execve",
         &args,
         &crate::output::clock::Clock::with_offset(0),
+        None,
     );
     (h, j)
 }
@@ -61,6 +62,8 @@ proptest! {
             ktime_ns: 1, pid: 2, tid: 3, ppid: Some(4), uid: 5, nr: 59, cpu: 6,
             kind: Kind::Exec, comm: &comm,
         exec: None,
+        compat: false,
+        args: None,
         };
         let arg_refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
         let bytes = fixture::exec(&h, &filename, 0, &arg_refs, 0);

@@ -35,6 +35,12 @@ impl Arch {
         }
     }
 
+    /// The other ABI a program may use on this architecture's kernel: i386 on x86_64.
+    /// (aarch32 programs on arm64 kernels are not told apart.)
+    pub fn compat(self) -> Option<Arch> {
+        (self == Arch::X86_64).then_some(Arch::I386)
+    }
+
     pub fn from_name(s: &str) -> Option<Arch> {
         ALL_ARCHES.into_iter().find(|a| a.name() == s)
     }

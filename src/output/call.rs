@@ -1,0 +1,365 @@
+//! A record's arguments (--args), typed by the kernel's own signature of the syscall: the
+//! JSON `args` object (keyed by the kernel's parameter names) and the strace-style `call`
+//! text, `openat(AT_FDCWD, "/etc/passwd", O_RDONLY|O_CLOEXEC, 0)`.
+//!
+//! Integers are shown by a decoder where the decode module has one for the parameter
+//! (flags, modes, signals...), else in decimal with the declared signedness; other pointers
+//! in hex (NULL for 0); strings and socket addresses from what the kernel side read.
+
+use std::borrow::Cow;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::digits;
+use super::json;
+use super::text::escape_into;
+use super::ArgvPolicy;
+use crate::decode;
+use crate::events::{Args, Capture, ReadStatus};
+use crate::signatures::{Kind, Param, Signature};
+use crate::syscalls::Arch;
+
+/// One argument, ready to be shown.
+enum Value<'a> {
+    Int(i64),
+    Uint(u64),
+    Symbol(String),
+    Pointer(u64),
+    Str {
+        bytes: Cow<'a, [u8]>,
+        status: ReadStatus,
+    },
+    /// A string or address that could not be read: its status and the pointer.
+    Unread(ReadStatus, u64),
+    SockAddr(SockAddr<'a>),
+}
+
+/// A decoded struct sockaddr.
+enum SockAddr<'a> {
+    Inet { addr: Ipv4Addr, port: u16 },
+    Inet6 { addr: Ipv6Addr, port: u16 },
+    Unix { path: &'a [u8] },
+    Other { family: u16, bytes: &'a [u8] },
+}
+
+const AF_UNIX: u16 = 1;
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+
+impl<'a> SockAddr<'a> {
+    fn parse(b: &'a [u8]) -> Option<SockAddr<'a>> {
+        let family = u16::from_ne_bytes([*b.first()?, *b.get(1)?]);
+        let port = |b: &[u8]| u16::from_be_bytes([b[2], b[3]]);
+        Some(match family {
+            AF_INET if b.len() >= 8 => SockAddr::Inet {
+                addr: Ipv4Addr::new(b[4], b[5], b[6], b[7]),
+                port: port(b),
+            },
+            AF_INET6 if b.len() >= 24 => SockAddr::Inet6 {
+                addr: Ipv6Addr::from(<[u8; 16]>::try_from(&b[8..24]).ok()?),
+                port: port(b),
+            },
+            AF_UNIX => {
+                let path = &b[2..];
+                let end = path.iter().position(|&c| c == 0).unwrap_or(path.len());
+                SockAddr::Unix { path: &path[..end] }
+            }
+            _ => SockAddr::Other {
+                family,
+                bytes: &b[2..],
+            },
+        })
+    }
+
+    fn family_name(&self) -> Cow<'static, str> {
+        match self {
+            SockAddr::Inet { .. } => "AF_INET".into(),
+            SockAddr::Inet6 { .. } => "AF_INET6".into(),
+            SockAddr::Unix { .. } => "AF_UNIX".into(),
+            SockAddr::Other { family, .. } => {
+                decode::Decoder::SocketFamily.decode(u64::from(*family), Arch::X86_64).into()
+            }
+        }
+    }
+}
+
+/// The width in bits of an integer C type as the kernel's signature names it.
+fn int_bits(c_type: &str) -> u32 {
+    let t = c_type.trim_start_matches("const ").trim();
+    let wide = t.contains("long")
+        || matches!(
+            t,
+            "size_t" | "ssize_t" | "loff_t" | "off_t" | "u64" | "s64" | "__u64" | "__s64"
+                | "aio_context_t" | "cap_user_header_t" | "cap_user_data_t"
+        );
+    if wide {
+        64
+    } else {
+        32
+    }
+}
+
+/// How argument `index` is shown; integers by their decoder when `symbolic`.
+fn value_of<'a>(
+    sig: &Signature,
+    p: &Param,
+    index: usize,
+    args: &Args<'a>,
+    arch: Arch,
+    policy: &ArgvPolicy,
+    symbolic: bool,
+) -> Value<'a> {
+    let raw = args.raw[index];
+    match p.kind {
+        Kind::Path | Kind::SockAddr => match args.capture(index) {
+            Some(Capture {
+                status: status @ (ReadStatus::Ok | ReadStatus::Truncated),
+                bytes,
+                ..
+            }) => {
+                if p.kind == Kind::SockAddr {
+                    match SockAddr::parse(bytes) {
+                        Some(sa) => Value::SockAddr(sa),
+                        None => Value::Unread(ReadStatus::Fault, raw),
+                    }
+                } else {
+                    let bytes = policy.apply(std::iter::once(bytes)).remove(0);
+                    Value::Str { bytes, status }
+                }
+            }
+            Some(c) => Value::Unread(c.status, raw),
+            None if raw == 0 => Value::Unread(ReadStatus::Null, 0),
+            None => Value::Pointer(raw),
+        },
+        Kind::Pointer => Value::Pointer(raw),
+        Kind::Int { signed } => {
+            let other = |name: &str| {
+                let i = sig.params.iter().position(|q| q.name == name)?;
+                args.raw.get(i).copied()
+            };
+            if symbolic {
+                if let Some(text) = decode::decode_arg(&sig.name, &p.name, raw, arch, &other) {
+                    return Value::Symbol(text);
+                }
+            }
+            let bits = if arch == Arch::I386 { 32 } else { int_bits(&p.c_type) };
+            match (signed, bits) {
+                (true, 32) => Value::Int(i64::from(raw as u32 as i32)),
+                (true, _) => Value::Int(raw as i64),
+                (false, 32) => Value::Uint(raw & 0xffff_ffff),
+                (false, _) => Value::Uint(raw),
+            }
+        }
+    }
+}
+
+fn values<'a, 's>(
+    sig: &'s Signature,
+    args: &'s Args<'a>,
+    arch: Arch,
+    policy: &'s ArgvPolicy,
+    symbolic: bool,
+) -> impl Iterator<Item = (&'s Param, Value<'a>)> + 's {
+    sig.params
+        .iter()
+        .take(6)
+        .enumerate()
+        .map(move |(i, p)| (p, value_of(sig, p, i, args, arch, policy, symbolic)))
+}
+
+fn hex(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(format!("{v:#x}").as_bytes());
+}
+
+/// The strace-style call text, `name(arg, ...)`, into `out` (not escaped: the caller
+/// escapes it for its format).
+pub fn call_text(
+    out: &mut Vec<u8>,
+    name: &str,
+    sig: &Signature,
+    args: &Args,
+    arch: Arch,
+    policy: &ArgvPolicy,
+) {
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'(');
+    for (i, (_, v)) in values(sig, args, arch, policy, true).enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        match v {
+            Value::Int(n) => digits::uint(out, n),
+            Value::Uint(n) => digits::uint(out, n),
+            Value::Symbol(s) => out.extend_from_slice(s.as_bytes()),
+            Value::Pointer(0) | Value::Unread(ReadStatus::Null, _) => {
+                out.extend_from_slice(b"NULL")
+            }
+            Value::Pointer(p) | Value::Unread(_, p) => hex(out, p),
+            Value::Str { bytes, status } => {
+                c_string(out, &bytes);
+                if status == ReadStatus::Truncated {
+                    out.extend_from_slice(b"...");
+                }
+            }
+            Value::SockAddr(sa) => sockaddr_text(out, &sa),
+        }
+    }
+    out.push(b')');
+}
+
+/// A C string literal as strace prints it: printable ASCII as is, the rest escaped.
+fn c_string(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'"');
+    for &b in bytes {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x20..=0x7e => out.push(b),
+            _ => out.extend_from_slice(format!("\\{b:o}").as_bytes()),
+        }
+    }
+    out.push(b'"');
+}
+
+fn sockaddr_text(out: &mut Vec<u8>, sa: &SockAddr) {
+    let s = match sa {
+        SockAddr::Inet { addr, port } => {
+            format!("{{sa_family=AF_INET, sin_port=htons({port}), sin_addr=inet_addr(\"{addr}\")}}")
+        }
+        SockAddr::Inet6 { addr, port } => format!(
+            "{{sa_family=AF_INET6, sin6_port=htons({port}), sin6_addr=inet_pton(AF_INET6, \"{addr}\")}}"
+        ),
+        SockAddr::Unix { path } => {
+            let mut s = b"{sa_family=AF_UNIX, sun_path=".to_vec();
+            c_string(&mut s, path);
+            s.push(b'}');
+            out.extend_from_slice(&s);
+            return;
+        }
+        SockAddr::Other { .. } => format!("{{sa_family={}}}", sa.family_name()),
+    };
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// The `args` member of a JSON record: `,"args":{...}` keyed by the kernel's parameter
+/// names, and `,"call":"..."`.
+pub fn json_fields(
+    out: &mut Vec<u8>,
+    name: &str,
+    sig: &Signature,
+    args: &Args,
+    arch: Arch,
+    policy: &ArgvPolicy,
+) {
+    out.extend_from_slice(b",\"args\":{");
+    for (i, (p, v)) in values(sig, args, arch, policy, false).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json::string(out, p.name.as_bytes());
+        out.push(b':');
+        match v {
+            Value::Int(n) => digits::uint(out, n),
+            Value::Uint(n) => digits::uint(out, n),
+            Value::Symbol(s) => {
+                json::string(out, s.as_bytes());
+            }
+            Value::Pointer(0) => out.extend_from_slice(b"null"),
+            Value::Pointer(p) => {
+                out.push(b'"');
+                hex(out, p);
+                out.push(b'"');
+            }
+            Value::Unread(status, _) => {
+                out.extend_from_slice(b"null,");
+                status_field(out, &p.name, status);
+            }
+            Value::Str { bytes, status } => {
+                if !json::string(out, &bytes) {
+                    out.push(b',');
+                    json::string_parts(out, &[p.name.as_bytes(), b"_b64"]);
+                    out.extend_from_slice(b":\"");
+                    json::base64(out, &bytes);
+                    out.push(b'"');
+                }
+                if status != ReadStatus::Ok {
+                    out.push(b',');
+                    status_field(out, &p.name, status);
+                }
+            }
+            Value::SockAddr(sa) => sockaddr_json(out, &sa),
+        }
+    }
+    out.extend_from_slice(b"},\"call\":");
+    let mut text = Vec::with_capacity(128);
+    call_text(&mut text, name, sig, args, arch, policy);
+    json::string(out, &text);
+}
+
+/// `"NAME_status":"truncated"` for a string or address not read in full.
+fn status_field(out: &mut Vec<u8>, name: &str, status: ReadStatus) {
+    json::string_parts(out, &[name.as_bytes(), b"_status"]);
+    out.push(b':');
+    json::string(out, status.name().as_bytes());
+}
+
+fn sockaddr_json(out: &mut Vec<u8>, sa: &SockAddr) {
+    out.extend_from_slice(b"{\"family\":");
+    json::string(out, sa.family_name().as_bytes());
+    match sa {
+        SockAddr::Inet { addr, port } => {
+            out.extend_from_slice(format!(",\"addr\":\"{addr}\",\"port\":{port}").as_bytes())
+        }
+        SockAddr::Inet6 { addr, port } => {
+            out.extend_from_slice(format!(",\"addr\":\"{addr}\",\"port\":{port}").as_bytes())
+        }
+        SockAddr::Unix { path } => {
+            out.extend_from_slice(b",\"path\":");
+            if !json::string(out, path) {
+                out.extend_from_slice(b",\"path_b64\":\"");
+                json::base64(out, path);
+                out.push(b'"');
+            }
+        }
+        SockAddr::Other { bytes, .. } => {
+            out.extend_from_slice(b",\"data_b64\":\"");
+            json::base64(out, bytes);
+            out.push(b'"');
+        }
+    }
+    out.push(b'}');
+}
+
+/// The human line's tail: the call text, escaped for a terminal.
+pub fn human_text(
+    out: &mut Vec<u8>,
+    name: &str,
+    sig: &Signature,
+    args: &Args,
+    arch: Arch,
+    policy: &ArgvPolicy,
+) {
+    let mut text = Vec::with_capacity(128);
+    call_text(&mut text, name, sig, args, arch, policy);
+    escape_into(out, &text, false);
+}
+
+/// What a formatter needs to show a record's arguments.
+pub struct CallArgs<'a> {
+    pub sig: &'a Signature,
+    pub args: &'a Args<'a>,
+    /// The ABI the call was made in (i386 for a 32-bit program on x86_64).
+    pub arch: Arch,
+    pub policy: &'a ArgvPolicy,
+}
+
+impl CallArgs<'_> {
+    pub fn json(&self, out: &mut Vec<u8>, name: &str) {
+        json_fields(out, name, self.sig, self.args, self.arch, self.policy);
+    }
+
+    pub fn human(&self, out: &mut Vec<u8>, name: &str) {
+        human_text(out, name, self.sig, self.args, self.arch, self.policy);
+    }
+}
