@@ -19,6 +19,7 @@ pub mod privileges;
 pub mod probe;
 pub mod reader;
 pub mod run;
+pub mod signatures;
 pub mod stats;
 pub mod syscalls;
 
