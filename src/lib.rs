@@ -10,6 +10,7 @@
 pub mod assets;
 pub mod cli;
 pub mod clock;
+pub mod decode;
 pub mod events;
 pub mod exit;
 pub mod handlers;
