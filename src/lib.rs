@@ -9,6 +9,7 @@
 
 pub mod assets;
 pub mod cli;
+pub mod decode;
 pub mod events;
 pub mod exit;
 pub mod handlers;
