@@ -6,7 +6,9 @@ use std::fmt;
 use std::mem::{offset_of, size_of};
 
 use crate::handlers::Kind;
-use crate::skel::types::{arg_capture, args_record, exec_record, read_status, record_flags, record_header};
+use crate::skel::types::{
+    arg_capture, args_record, exec_record, read_status, record_flags, record_header,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadStatus {

@@ -68,12 +68,15 @@ impl<'a> LoadConfig<'a> {
 /// table key, the first two arguments that name a path or a socket address by the
 /// kernel's signature of that syscall.
 pub fn arg_captures(table: &HandlerTable, sigs: &Signatures) -> Vec<u16> {
-    let abis = std::iter::once(table.arch).chain(table.arch.compat().filter(|_| !table.compat.is_empty()));
+    let abis =
+        std::iter::once(table.arch).chain(table.arch.compat().filter(|_| !table.compat.is_empty()));
     let mut plan = Vec::new();
     for arch in abis {
         for nr in 0..syscalls::table_len(arch) {
             let sig = syscalls::name(arch, nr).and_then(|name| sigs.get_for(arch, name));
-            let captured = sig.into_iter().flat_map(|s| s.params.iter().take(6).enumerate());
+            let captured = sig
+                .into_iter()
+                .flat_map(|s| s.params.iter().take(6).enumerate());
             let mut bits = 0u16;
             let mut shift = 0;
             for (index, param) in captured {

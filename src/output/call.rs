@@ -75,12 +75,15 @@ impl<'a> SockAddr<'a> {
             SockAddr::Inet { .. } => "AF_INET".into(),
             SockAddr::Inet6 { .. } => "AF_INET6".into(),
             SockAddr::Unix { .. } => "AF_UNIX".into(),
-            SockAddr::Other { family, .. } => {
-                decode::Decoder::SocketFamily.decode(u64::from(*family), Arch::X86_64).into()
-            }
+            SockAddr::Other { family, .. } => decode::Decoder::SocketFamily
+                .decode(u64::from(*family), Arch::X86_64)
+                .into(),
         }
     }
 }
+
+/// Integer parameters that hold user addresses (mmap's addr, mprotect's start, brk's brk).
+const ADDRESS_PARAMS: &[&str] = &["addr", "start", "brk", "new_addr", "old_addr"];
 
 /// The width in bits of an integer C type as the kernel's signature names it.
 fn int_bits(c_type: &str) -> u32 {
@@ -88,8 +91,17 @@ fn int_bits(c_type: &str) -> u32 {
     let wide = t.contains("long")
         || matches!(
             t,
-            "size_t" | "ssize_t" | "loff_t" | "off_t" | "u64" | "s64" | "__u64" | "__s64"
-                | "aio_context_t" | "cap_user_header_t" | "cap_user_data_t"
+            "size_t"
+                | "ssize_t"
+                | "loff_t"
+                | "off_t"
+                | "u64"
+                | "s64"
+                | "__u64"
+                | "__s64"
+                | "aio_context_t"
+                | "cap_user_header_t"
+                | "cap_user_data_t"
         );
     if wide {
         64
@@ -137,11 +149,29 @@ fn value_of<'a>(
                 args.raw.get(i).copied()
             };
             if symbolic {
+                // open's mode means nothing unless the flags create a file: 0 then.
+                let unused_mode = p.name == "mode"
+                    && other("flags").is_some_and(|f| !decode::open_mode_used(f))
+                    && decode::decoder_for(&sig.name, "flags") == Some(decode::Decoder::OpenFlags);
+                if unused_mode {
+                    return Value::Uint(raw & 0xffff_ffff);
+                }
                 if let Some(text) = decode::decode_arg(&sig.name, &p.name, raw, arch, &other) {
                     return Value::Symbol(text);
                 }
             }
-            let bits = if arch == Arch::I386 { 32 } else { int_bits(&p.c_type) };
+            // Declared unsigned long, shown as strace shows them: addresses in hex and
+            // file descriptors as signed ints (mmap's fd is -1 for anonymous memory).
+            if symbolic && ADDRESS_PARAMS.contains(&p.name.as_str()) {
+                return Value::Pointer(raw);
+            }
+            let is_fd = p.name == "fd" || p.name.ends_with("fd");
+            let signed = signed || is_fd;
+            let bits = if arch == Arch::I386 || is_fd {
+                32
+            } else {
+                int_bits(&p.c_type)
+            };
             match (signed, bits) {
                 (true, 32) => Value::Int(i64::from(raw as u32 as i32)),
                 (true, _) => Value::Int(raw as i64),

@@ -3,9 +3,9 @@
 
 use std::borrow::Cow;
 
+use super::call::CallArgs;
 use super::digits;
 use super::text::{escape_into, push_arg};
-use super::call::CallArgs;
 use crate::events::{Event, ReadStatus};
 use crate::handlers::{self, Kind};
 

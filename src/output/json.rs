@@ -8,8 +8,8 @@
 use std::borrow::Cow;
 use std::io::Write;
 
-use super::digits;
 use super::call::CallArgs;
+use super::digits;
 use crate::events::{Event, ReadStatus};
 use crate::handlers::{self, Kind};
 use crate::output::clock::Clock;

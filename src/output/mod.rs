@@ -20,7 +20,21 @@ use anyhow::{Context, Result};
 
 use self::call::CallArgs;
 use self::clock::Clock;
-use crate::signatures::{Signature, Signatures, UNKNOWN_SIGNATURE};
+use crate::signatures::{Kind as ParamKind, Param, Signature, Signatures};
+
+/// For a syscall the kernel's signatures do not describe: six unsigned integers.
+static UNKNOWN_SIGNATURE: std::sync::LazyLock<Signature> = std::sync::LazyLock::new(|| Signature {
+    name: "unknown".into(),
+    params: (0..6)
+        .map(|i| Param {
+            name: format!("arg{i}"),
+            c_type: "unsigned long".into(),
+            size: 8,
+            signed: false,
+            kind: ParamKind::Int { signed: false },
+        })
+        .collect(),
+});
 use crate::events::Event;
 use crate::exit::{Code, Failure};
 use crate::syscalls::{self, Arch};
