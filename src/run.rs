@@ -18,7 +18,7 @@ use crate::exit::{Code, Failure};
 use crate::handlers::{HandlerTable, Selection};
 use crate::loader::{self, Attached, Filters, LoadConfig};
 use crate::output::clock::Clock;
-use crate::output::{ArgvPolicy, Format, Sink};
+use crate::output::{ArgvPolicy, Format, Formatting, Sink};
 use crate::plan::{self, Btf, Plan, Transport};
 use crate::privileges::Privileges;
 use crate::reader::{Delivery, Reader, SharedDelivery, WaitStats};
@@ -94,14 +94,14 @@ impl Setup {
         // The running kernel's own signatures when tracefs is readable, else embedded ones.
         let signatures = args.args.then(Signatures::load);
         let arg_captures = signatures.as_ref().map(|s| loader::arg_captures(&table, s));
-        let sink = Sink::open(
-            args.output.clone(),
+        let formatting = Formatting {
             format,
             arch,
-            Clock::new(),
-            argv_policy,
+            clock: Clock::new(),
+            argv: argv_policy,
             signatures,
-        )?;
+        };
+        let sink = Sink::open(args.output.clone(), formatting)?;
         install_signal_handlers()?;
         Ok(Setup {
             arch,

@@ -393,3 +393,232 @@ impl CallArgs<'_> {
         human_text(out, name, self.sig, self.args, self.arch, self.policy);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{decode, fixture, Event};
+    use crate::handlers::Kind;
+    use crate::signatures::Signatures;
+    use crate::skel::types::read_status;
+
+    fn event(nr: i32, raw: [u64; 6], compat: bool) -> Event<'static> {
+        Event {
+            ktime_ns: 1,
+            pid: 10,
+            tid: 10,
+            ppid: Some(1),
+            uid: 0,
+            nr,
+            cpu: 0,
+            kind: Kind::Other,
+            comm: b"t",
+            exec: None,
+            compat,
+            args: Some(Args::new(raw)),
+        }
+    }
+
+    /// (call text, JSON args object) of syscall `name` with these registers and captures.
+    fn render(
+        arch: Arch,
+        name: &str,
+        raw: [u64; 6],
+        captures: &[(u8, u8, &[u8])],
+        policy: &ArgvPolicy,
+    ) -> (String, serde_json::Value) {
+        let bytes = fixture::simple_with(&event(0, raw, arch == Arch::I386), captures);
+        let ev = decode(&bytes).unwrap();
+        let sigs = Signatures::embedded(arch);
+        let sig = sigs.get_for(arch, name).unwrap();
+        let call = CallArgs {
+            sig,
+            args: ev.args.as_ref().unwrap(),
+            arch,
+            policy,
+        };
+        let mut text = Vec::new();
+        call_text(&mut text, name, sig, call.args, arch, policy);
+        let mut json = b"{\"x\":0".to_vec();
+        call.json(&mut json, name);
+        json.push(b'}');
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["call"], String::from_utf8_lossy(&text).as_ref());
+        (String::from_utf8(text).unwrap(), v["args"].clone())
+    }
+
+    const OK: u8 = read_status::READ_OK.0 as u8;
+    const TRUNCATED: u8 = read_status::READ_TRUNCATED.0 as u8;
+    const FAULT: u8 = read_status::READ_FAULT.0 as u8;
+
+    fn no_policy() -> ArgvPolicy {
+        ArgvPolicy::new(&[]).unwrap()
+    }
+
+    #[test]
+    fn openat_like_strace() {
+        let at_fdcwd = (-100i64) as u64;
+        let raw = [at_fdcwd, 0x7ffd_0000_1000, 0o2_000_000, 0, 0, 0];
+        let (text, args) = render(
+            Arch::X86_64,
+            "openat",
+            raw,
+            &[(1, OK, b"/etc/passwd")],
+            &no_policy(),
+        );
+        assert_eq!(
+            text,
+            r#"openat(AT_FDCWD, "/etc/passwd", O_RDONLY|O_CLOEXEC, 0)"#
+        );
+        assert_eq!(
+            args,
+            serde_json::json!({"dfd": -100, "filename": "/etc/passwd", "flags": 524288, "mode": 0})
+        );
+    }
+
+    #[test]
+    fn creating_open_shows_the_mode_in_octal() {
+        let raw = [(-100i64) as u64, 0x1000, 0o1101, 0o644, 0, 0];
+        let (text, _) = render(Arch::X86_64, "openat", raw, &[(1, OK, b"/x")], &no_policy());
+        assert_eq!(
+            text,
+            r#"openat(AT_FDCWD, "/x", O_WRONLY|O_CREAT|O_TRUNC, 0644)"#
+        );
+    }
+
+    #[test]
+    fn unreadable_and_truncated_strings() {
+        let raw = [(-100i64) as u64, 0x7f00_dead_0000, 0, 0, 0, 0];
+        let (text, args) = render(
+            Arch::X86_64,
+            "openat",
+            raw,
+            &[(1, FAULT, b"")],
+            &no_policy(),
+        );
+        assert_eq!(text, "openat(AT_FDCWD, 0x7f00dead0000, O_RDONLY, 0)");
+        assert_eq!(args["filename"], serde_json::Value::Null);
+        assert_eq!(args["filename_status"], "fault");
+        let (text, args) = render(
+            Arch::X86_64,
+            "openat",
+            raw,
+            &[(1, TRUNCATED, b"/aaa")],
+            &no_policy(),
+        );
+        assert_eq!(text, r#"openat(AT_FDCWD, "/aaa"..., O_RDONLY, 0)"#);
+        assert_eq!(args["filename"], "/aaa");
+        assert_eq!(args["filename_status"], "truncated");
+    }
+
+    #[test]
+    fn a_null_path_is_null() {
+        let raw = [(-100i64) as u64, 0, 0, 0, 0, 0];
+        let (text, args) = render(Arch::X86_64, "openat", raw, &[], &no_policy());
+        assert_eq!(text, "openat(AT_FDCWD, NULL, O_RDONLY, 0)");
+        assert_eq!(args["filename"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn invalid_utf8_keeps_the_bytes() {
+        let raw = [(-100i64) as u64, 0x1000, 0, 0, 0, 0];
+        let (text, args) = render(
+            Arch::X86_64,
+            "openat",
+            raw,
+            &[(1, OK, b"/a\xffb")],
+            &no_policy(),
+        );
+        assert_eq!(text, r#"openat(AT_FDCWD, "/a\377b", O_RDONLY, 0)"#);
+        assert_eq!(args["filename"], "/a\u{FFFD}b");
+        assert_eq!(args["filename_b64"], "L2H/Yg==");
+    }
+
+    #[test]
+    fn redaction_covers_argument_strings() {
+        let policy = ArgvPolicy::new(&["secret".to_string()]).unwrap();
+        let raw = [(-100i64) as u64, 0x1000, 0, 0, 0, 0];
+        let (text, args) = render(
+            Arch::X86_64,
+            "openat",
+            raw,
+            &[(1, OK, b"/secret/x")],
+            &policy,
+        );
+        assert!(!text.contains("secret"), "{text}");
+        assert!(!args["filename"].as_str().unwrap().contains("secret"));
+    }
+
+    #[test]
+    fn socket_addresses() {
+        let mut inet = vec![2u8, 0, 0x1f, 0x90, 127, 0, 0, 1];
+        inet.resize(16, 0);
+        let raw = [3, 0x1000, 16, 0, 0, 0];
+        let (text, args) = render(
+            Arch::X86_64,
+            "connect",
+            raw,
+            &[(1, OK, &inet)],
+            &no_policy(),
+        );
+        assert_eq!(
+            text,
+            r#"connect(3, {sa_family=AF_INET, sin_port=htons(8080), sin_addr=inet_addr("127.0.0.1")}, 16)"#
+        );
+        assert_eq!(
+            args["uservaddr"],
+            serde_json::json!({"family": "AF_INET", "addr": "127.0.0.1", "port": 8080})
+        );
+        let mut unix = vec![1u8, 0];
+        unix.extend_from_slice(b"/tmp/s\0");
+        let (text, args) = render(
+            Arch::X86_64,
+            "connect",
+            raw,
+            &[(1, OK, &unix)],
+            &no_policy(),
+        );
+        assert_eq!(
+            text,
+            r#"connect(3, {sa_family=AF_UNIX, sun_path="/tmp/s"}, 16)"#
+        );
+        assert_eq!(
+            args["uservaddr"],
+            serde_json::json!({"family": "AF_UNIX", "path": "/tmp/s"})
+        );
+    }
+
+    #[test]
+    fn mmap_addresses_in_hex_and_fd_signed() {
+        let raw = [0, 4096, 3, 0x22, u64::MAX, 0];
+        let (text, args) = render(Arch::X86_64, "mmap", raw, &[], &no_policy());
+        assert_eq!(
+            text,
+            "mmap(NULL, 4096, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)"
+        );
+        assert_eq!(args["fd"], -1);
+    }
+
+    #[test]
+    fn ia32_calls_use_32_bit_values() {
+        let raw = [1, 0x0804_a000, 3, 0, 0, 0];
+        let (text, args) = render(Arch::I386, "write", raw, &[], &no_policy());
+        assert_eq!(text, "write(1, 0x804a000, 3)");
+        assert_eq!(
+            args,
+            serde_json::json!({"fd": 1, "buf": "0x804a000", "count": 3})
+        );
+    }
+
+    #[test]
+    fn kill_names_the_signal() {
+        let (text, _) = render(
+            Arch::X86_64,
+            "kill",
+            [42, 15, 0, 0, 0, 0],
+            &[],
+            &no_policy(),
+        );
+        assert_eq!(text, "kill(42, SIGTERM)");
+    }
+}

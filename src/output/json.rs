@@ -14,7 +14,7 @@ use crate::events::{Event, ReadStatus};
 use crate::handlers::{self, Kind};
 use crate::output::clock::Clock;
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 fn needs_unicode_escape(c: char) -> bool {
     matches!(c, '\0'..='\x1f' | '\x7f'..='\u{9f}' | '\u{061C}' | '\u{200B}'..='\u{200F}'
@@ -287,7 +287,7 @@ mod tests {
         event(&mut out, &ev, "execve", &args, &Clock::with_offset(0), None);
         assert_eq!(out.last(), Some(&b'\n'));
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v["v"], 1);
+        assert_eq!(v["v"], 2);
         assert_eq!(v["type"], "syscall");
         assert_eq!(v["ts"], "1970-01-01T00:00:05.000000123Z");
         assert_eq!(v["ppid"], serde_json::Value::Null);

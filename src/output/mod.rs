@@ -80,6 +80,46 @@ impl ArgvPolicy {
     }
 }
 
+/// How records become lines: everything but where they go.
+pub struct Formatting {
+    pub format: Format,
+    /// The native architecture; ia32 records are named by its compat table.
+    pub arch: Arch,
+    pub clock: Clock,
+    pub argv: ArgvPolicy,
+    /// With --args: the kernel's signatures, by which arguments are typed and named.
+    pub signatures: Option<Signatures>,
+}
+
+impl Formatting {
+    /// One record, as a line appended to `out`.
+    pub fn event(&self, out: &mut Vec<u8>, ev: &Event) {
+        // A 32-bit program's syscall numbers are the i386 table's.
+        let arch = match (ev.compat, self.arch.compat()) {
+            (true, Some(compat)) => compat,
+            _ => self.arch,
+        };
+        let name = syscall_name(arch, ev.nr);
+        let args = match &ev.exec {
+            Some(exec) => self.argv.apply(exec.args()),
+            None => Vec::new(),
+        };
+        let call = match (&self.signatures, &ev.args) {
+            (Some(sigs), Some(raw)) => Some(CallArgs {
+                sig: sigs.get_for(arch, &name).unwrap_or(&UNKNOWN_SIGNATURE),
+                args: raw,
+                arch,
+                policy: &self.argv,
+            }),
+            _ => None,
+        };
+        match self.format {
+            Format::Human => human::event(out, ev, &name, &args, call.as_ref()),
+            Format::Json => json::event(out, ev, &name, &args, &self.clock, call.as_ref()),
+        }
+    }
+}
+
 pub struct Sink {
     file: File,
     path: Option<PathBuf>,
@@ -87,11 +127,7 @@ pub struct Sink {
     /// flush: one copy per record fewer than a line buffer plus a BufWriter.
     batch: Vec<u8>,
     pub format: Format,
-    arch: Arch,
-    pub clock: Clock,
-    argv: ArgvPolicy,
-    /// With --args: the kernel's signatures, by which arguments are typed and named.
-    signatures: Option<Signatures>,
+    formatting: Formatting,
 }
 
 const BATCH_BYTES: usize = 256 * 1024;
@@ -128,14 +164,7 @@ pub fn syscall_name(arch: Arch, nr: i32) -> std::borrow::Cow<'static, str> {
 }
 
 impl Sink {
-    pub fn open(
-        path: Option<PathBuf>,
-        format: Format,
-        arch: Arch,
-        clock: Clock,
-        argv: ArgvPolicy,
-        signatures: Option<Signatures>,
-    ) -> Result<Sink> {
+    pub fn open(path: Option<PathBuf>, formatting: Formatting) -> Result<Sink> {
         let file = match &path {
             Some(p) => open_file(p)?,
             None => stdout_file()?,
@@ -144,11 +173,8 @@ impl Sink {
             file,
             path,
             batch: Vec::with_capacity(BATCH_BYTES + 8192),
-            format,
-            arch,
-            clock,
-            argv,
-            signatures,
+            format: formatting.format,
+            formatting,
         })
     }
 
@@ -163,36 +189,7 @@ impl Sink {
     }
 
     pub fn event(&mut self, ev: &Event) -> io::Result<()> {
-        // A 32-bit program's syscall numbers are the i386 table's.
-        let arch = match (ev.compat, self.arch.compat()) {
-            (true, Some(compat)) => compat,
-            _ => self.arch,
-        };
-        let name = syscall_name(arch, ev.nr);
-        let args = match &ev.exec {
-            Some(exec) => self.argv.apply(exec.args()),
-            None => Vec::new(),
-        };
-        let call = match (&self.signatures, &ev.args) {
-            (Some(sigs), Some(raw)) => Some(CallArgs {
-                sig: sigs.get_for(arch, &name).unwrap_or(&UNKNOWN_SIGNATURE),
-                args: raw,
-                arch,
-                policy: &self.argv,
-            }),
-            _ => None,
-        };
-        match self.format {
-            Format::Human => human::event(&mut self.batch, ev, &name, &args, call.as_ref()),
-            Format::Json => json::event(
-                &mut self.batch,
-                ev,
-                &name,
-                &args,
-                &self.clock,
-                call.as_ref(),
-            ),
-        }
+        self.formatting.event(&mut self.batch, ev);
         self.flush_if_full()
     }
 
@@ -201,7 +198,7 @@ impl Sink {
         if self.format != Format::Json {
             return Ok(());
         }
-        json::control(&mut self.batch, kind, &self.clock, fields);
+        json::control(&mut self.batch, kind, &self.formatting.clock, fields);
         self.flush_if_full()
     }
 

@@ -3,27 +3,28 @@
 
 use crate::events::*;
 use crate::handlers::Kind;
-use crate::output::{human, json};
+use crate::output::clock::Clock;
+use crate::output::{json, ArgvPolicy, Format, Formatting};
+use crate::signatures::Signatures;
+use crate::syscalls::Arch;
 use proptest::prelude::*;
-use std::borrow::Cow;
 
+/// The human and the JSON line of `ev`, with --args' signatures (argument records are
+/// formatted by them; the others are not touched by them).
 fn format_both(ev: &Event) -> (Vec<u8>, Vec<u8>) {
-    let args: Vec<Cow<[u8]>> = ev
-        .exec
-        .as_ref()
-        .map_or(Vec::new(), |e| e.args().map(Cow::Borrowed).collect());
-    let mut h = Vec::new();
-    human::event(&mut h, ev, "execve", &args, None);
-    let mut j = Vec::new();
-    json::event(
-        &mut j,
-        ev,
-        "execve",
-        &args,
-        &crate::output::clock::Clock::with_offset(0),
-        None,
-    );
-    (h, j)
+    let line = |format| {
+        let f = Formatting {
+            format,
+            arch: Arch::X86_64,
+            clock: Clock::with_offset(0),
+            argv: ArgvPolicy::new(&[]).unwrap(),
+            signatures: Some(Signatures::embedded(Arch::X86_64)),
+        };
+        let mut out = Vec::new();
+        f.event(&mut out, ev);
+        out
+    };
+    (line(Format::Human), line(Format::Json))
 }
 
 fn check_lines(h: &[u8], j: &[u8]) {
@@ -34,7 +35,7 @@ fn check_lines(h: &[u8], j: &[u8]) {
     // JSON: one line that a strict parser accepts.
     assert_eq!(j.iter().filter(|&&b| b == b'\n').count(), 1);
     let v: serde_json::Value = serde_json::from_slice(j).expect("valid JSON");
-    assert_eq!(v["v"], 1);
+    assert_eq!(v["v"], 2);
 }
 
 proptest! {
@@ -50,6 +51,34 @@ proptest! {
         }
     }
 
+    /// Well-formed argument records (--args) of any syscall number, either ABI, with
+    /// arbitrary registers and captures: one clean line each way, and the JSON `call` is
+    /// the human line's tail.
+    #[test]
+    fn arbitrary_argument_records(
+        nr in 0i32..480,
+        compat in any::<bool>(),
+        raw in proptest::array::uniform6(any::<u64>()),
+        captures in proptest::collection::vec(
+            (0u8..6, 0u8..4, proptest::collection::vec(any::<u8>(), 0..300)), 0..3),
+    ) {
+        let h = Event {
+            ktime_ns: 1, pid: 2, tid: 3, ppid: Some(4), uid: 5, nr, cpu: 6,
+            kind: Kind::Other, comm: b"p", exec: None, compat,
+            args: Some(crate::events::Args::new(raw)),
+        };
+        let captures: Vec<(u8, u8, &[u8])> =
+            captures.iter().map(|(i, s, b)| (*i, *s, b.as_slice())).collect();
+        let bytes = fixture::simple_with(&h, &captures);
+        let ev = decode(&bytes).unwrap();
+        let (hl, jl) = format_both(&ev);
+        check_lines(&hl, &jl);
+        let v: serde_json::Value = serde_json::from_slice(&jl).unwrap();
+        prop_assert!(v["args"].is_object());
+        prop_assert_eq!(v["compat"].as_bool().unwrap_or(false), compat);
+        prop_assert!(v["call"].as_str().unwrap().ends_with(')'));
+    }
+
     /// Well-formed exec records with arbitrary strings: formatting never fails and the
     /// JSON gives back the exact bytes (string, or NAME_b64 when not UTF-8).
     #[test]
@@ -60,10 +89,7 @@ proptest! {
     ) {
         let h = Event {
             ktime_ns: 1, pid: 2, tid: 3, ppid: Some(4), uid: 5, nr: 59, cpu: 6,
-            kind: Kind::Exec, comm: &comm,
-        exec: None,
-        compat: false,
-        args: None,
+                kind: Kind::Exec, comm: &comm, exec: None, compat: false, args: None,
         };
         let arg_refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
         let bytes = fixture::exec(&h, &filename, 0, &arg_refs, 0);

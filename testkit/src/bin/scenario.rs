@@ -172,7 +172,7 @@ fn check(
     let mut summary = None;
     for l in lines {
         let v: Value = serde_json::from_str(l).map_err(|e| format!("bad JSON line {l:?}: {e}"))?;
-        if v["v"] != 1 {
+        if v["v"] != 2 {
             return Err(format!("schema version missing: {l}"));
         }
         match v["type"].as_str() {
