@@ -13,6 +13,7 @@ use crate::handlers::{HandlerTable, Selection};
 use crate::loader::{self, LoadConfig};
 use crate::plan::{self, Dispatch, Plan};
 use crate::privileges::Privileges;
+use crate::signatures::Signatures;
 use crate::syscalls::Arch;
 
 /// A trial load of one dispatcher (nothing attached); Err carries the reason.
@@ -132,6 +133,7 @@ pub fn report(args: &KernelArgs) -> (serde_json::Value, i32) {
             "unprivileged_bpf_disabled": privs.unprivileged_bpf_disabled,
             "lockdown": privs.lockdown,
         },
+        "signatures": Signatures::load().report(),
         "plan": plan,
         "fallbacks": fallbacks,
         "can_run": code == 0,
@@ -167,6 +169,7 @@ pub fn human(report: &serde_json::Value) -> String {
         ),
     );
     line(&mut s, "btf", show(get("/btf/source")));
+    line(&mut s, "signatures (--args)", show(get("/signatures/source")));
     for f in ["ringbuf", "perf_buffer", "prog_array", "raw_tracepoint"] {
         line(&mut s, f, show(get(&format!("/features/{f}"))));
     }
