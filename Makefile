@@ -13,7 +13,7 @@ STATIC_ENV = eval "$$(scripts/static-env.sh $(ARCH))" &&
 CARGO_TARGET_FLAGS := --release --target $(RUST_TARGET)
 ARGS ?=
 
-.PHONY: all deps test-deps build scenario run unit test-host lint fmt-check clippy workflow-check test clean
+.PHONY: all deps test-deps build scenario run unit test-host lint fmt-check clippy workflow-check module-check test clean
 
 all: build
 
@@ -55,7 +55,11 @@ clippy: deps
 workflow-check: test-deps
 	/usr/bin/python3 scripts/check-workflow.py
 
-lint: fmt-check clippy workflow-check
+# The crate's modules import each other one way only (no cycle).
+module-check:
+	/usr/bin/python3 scripts/check-modules.py
+
+lint: fmt-check clippy workflow-check module-check
 
 # Everything CI runs. Each mk/*.mk fragment whose targets belong here adds them to
 # TEST_EXTRA (`TEST_EXTRA += ...`), in the order the fragments are included below; bench and

@@ -284,26 +284,15 @@ mod tests {
 
     #[test]
     fn wording_of_the_original() {
-        assert_eq!(
-            message(Kind::Exec, "execve").to_string(),
-            "Executing a program"
-        );
-        assert_eq!(
-            message(Kind::Timer, "timer_create").to_string(),
-            "Creating a timer"
-        );
-        assert_eq!(
-            message(Kind::Timer, "timer_delete").to_string(),
-            "Deleting a timer"
-        );
-        assert_eq!(
-            message(Kind::Timer, "timer_settime").to_string(),
-            "Some other timer operation"
-        );
-        assert_eq!(
-            message(Kind::Other, "setitimer").to_string(),
-            "Another syscall: setitimer"
-        );
+        for (kind, syscall, line) in [
+            (Kind::Exec, "execve", "Executing a program"),
+            (Kind::Timer, "timer_create", "Creating a timer"),
+            (Kind::Timer, "timer_delete", "Deleting a timer"),
+            (Kind::Timer, "timer_settime", "Some other timer operation"),
+            (Kind::Other, "setitimer", "Another syscall: setitimer"),
+        ] {
+            assert_eq!(message(kind, syscall).to_string(), line);
+        }
     }
 
     #[test]
