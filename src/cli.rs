@@ -138,6 +138,11 @@ pub struct RunArgs {
     #[arg(long, hide = true, value_parser = parse_ring_size, default_value = "4194304")]
     pub ringbuf_bytes: u32,
 
+    /// Backlog in bytes that wakes the reader (default: a quarter of the ring; tests use a
+    /// value above the ring size to prove the reader needs no wakeup while records wait)
+    #[arg(long, hide = true, value_name = "BYTES")]
+    pub ringbuf_wakeup_bytes: Option<u64>,
+
     /// Perf buffer pages per CPU (a power of two)
     #[arg(long, hide = true, value_parser = parse_pow2_pages, default_value = "256")]
     pub perf_pages: usize,

@@ -8,7 +8,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use libbpf_rs::{MapCore, PerfBuffer, PerfBufferBuilder, RingBuffer, RingBufferBuilder};
+use libbpf_rs::{
+    AsRawLibbpf, MapCore, PerfBuffer, PerfBufferBuilder, RingBuffer, RingBufferBuilder,
+};
 
 use crate::events;
 use crate::output::Sink;
@@ -76,9 +78,13 @@ pub struct WaitStats {
     pub wakeups: u64,
     /// Waits that ran to the poll timeout.
     pub timeouts: u64,
-    /// Reads made without waiting, because the previous one stopped at the batch limit
-    /// with records still in the ring.
+    /// Reads made without waiting, because the ring still held records after the
+    /// previous one.
     pub busy_reads: u64,
+    /// Milliseconds spent in waits that ran to their timeout.
+    pub slept_ms: u64,
+    /// Waits that ran the whole POLL_INTERVAL: the reader had seen no record for a while.
+    pub idle_timeouts: u64,
 }
 
 impl WaitStats {
@@ -87,15 +93,51 @@ impl WaitStats {
             "wakeups": self.wakeups,
             "timeouts": self.timeouts,
             "busy_reads": self.busy_reads,
+            "slept_ms": self.slept_ms,
+            "idle_timeouts": self.idle_timeouts,
         })
+    }
+}
+
+/// When the ring reader reads next.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// The ring still held records after the last read: read again without waiting.
+    more: bool,
+    /// How long the next wait may last: short right after records came (a wakeup may
+    /// never come, see wait_and_read), doubling up to POLL_INTERVAL while none do.
+    timeout: Duration,
+}
+
+impl Pace {
+    const BUSY: Duration = Duration::from_millis(1);
+
+    fn after_read(self, n: i32, holds_more: bool) -> Pace {
+        let timeout = if n > 0 {
+            Pace::BUSY
+        } else {
+            (self.timeout * 2).min(POLL_INTERVAL)
+        };
+        Pace {
+            more: n >= RING_BATCH as i32 || holds_more,
+            timeout,
+        }
+    }
+}
+
+impl Default for Pace {
+    fn default() -> Pace {
+        Pace {
+            more: false,
+            timeout: POLL_INTERVAL,
+        }
     }
 }
 
 pub enum Reader<'a> {
     Ring {
         rb: RingBuffer<'a>,
-        /// The last read stopped at RING_BATCH: the ring may still hold records.
-        more: Cell<bool>,
+        pace: Cell<Pace>,
         stats: Cell<WaitStats>,
     },
     Perf {
@@ -124,7 +166,7 @@ impl<'a> Reader<'a> {
             .context("setting up the ring buffer reader")?;
         Ok(Reader::Ring {
             rb,
-            more: Cell::new(false),
+            pace: Cell::default(),
             stats: Cell::default(),
         })
     }
@@ -151,25 +193,31 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// Waits up to POLL_INTERVAL for records and hands them to the sink. A ring that still
-    /// held records after the last read is read again at once: a wakeup is only sent when
-    /// the backlog crosses the threshold (see ringbuf_flags in the BPF code), so a reader
-    /// that slept on a full ring would be woken by nothing but the timeout.
+    /// Waits up to POLL_INTERVAL for records and hands them to the sink. The producer
+    /// sends a wakeup only when its backlog crosses a threshold (see ringbuf_flags in the
+    /// BPF code), and epoll forgets a ring it last saw empty, so the reader never counts on
+    /// a wakeup while records may be waiting: a ring that still held records after a read
+    /// is read again at once, and right after records came the waits are short.
     pub fn wait_and_read(&self) -> Result<()> {
         match self {
-            Reader::Ring { rb, more, stats } => {
+            Reader::Ring { rb, pace, stats } => {
                 let mut st = stats.get();
-                if more.get() {
+                let p = pace.get();
+                if p.more {
                     st.busy_reads += 1;
                 } else {
                     // Read after every wait, woken or timed out: most records are written
                     // without a wakeup. libbpf's own poll would read without bound.
                     let mut ev = [libc::epoll_event { events: 0, u64: 0 }];
-                    let timeout = POLL_INTERVAL.as_millis() as i32;
+                    let timeout = p.timeout.as_millis() as i32;
                     let ready =
                         unsafe { libc::epoll_wait(rb.epoll_fd(), ev.as_mut_ptr(), 1, timeout) };
                     match ready {
-                        0 => st.timeouts += 1,
+                        0 => {
+                            st.timeouts += 1;
+                            st.slept_ms += timeout as u64;
+                            st.idle_timeouts += u64::from(p.timeout == POLL_INTERVAL);
+                        }
                         n if n > 0 => st.wakeups += 1,
                         _ => {}
                     }
@@ -177,11 +225,11 @@ impl<'a> Reader<'a> {
                 stats.set(st);
                 let n = rb.consume_raw_n(RING_BATCH);
                 if n < 0 && n != -libc::EINTR {
-                    more.set(false);
+                    pace.set(Pace::default());
                     return Err(io::Error::from_raw_os_error(-n))
                         .context("reading records from the ring buffer");
                 }
-                more.set(n >= RING_BATCH as i32);
+                pace.set(p.after_read(n, ring_holds_records(rb)));
                 Ok(())
             }
             Reader::Perf { pb, stats } => {
@@ -191,6 +239,8 @@ impl<'a> Reader<'a> {
                 let r = ignore_interrupt(pb.poll(POLL_INTERVAL));
                 if before.elapsed() >= POLL_INTERVAL {
                     st.timeouts += 1;
+                    st.idle_timeouts += 1;
+                    st.slept_ms += POLL_INTERVAL.as_millis() as u64;
                 } else {
                     st.wakeups += 1;
                 }
@@ -217,9 +267,40 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// True when the (first) ring still holds committed or pending records.
+fn ring_holds_records(rb: &RingBuffer) -> bool {
+    let ptr = rb.as_libbpf_object().as_ptr();
+    // SAFETY: ptr is the live ring_buffer of `rb`; ring 0 exists (one map was added).
+    unsafe {
+        let ring = libbpf_sys::ring_buffer__ring(ptr, 0);
+        !ring.is_null() && libbpf_sys::ring__avail_data_size(ring) > 0
+    }
+}
+
 fn ignore_interrupt(r: libbpf_rs::Result<()>) -> Result<()> {
     match r {
         Err(e) if e.kind() == libbpf_rs::ErrorKind::Interrupted => Ok(()),
         other => other.context("reading records from the kernel"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pace_reads_again_while_records_wait_and_backs_off_when_idle() {
+        let p = Pace::default().after_read(RING_BATCH as i32, false);
+        assert!(p.more, "a full batch: read again at once");
+        let p = p.after_read(10, true);
+        assert!(p.more, "records arrived while reading");
+        let p = p.after_read(10, false);
+        assert!(!p.more);
+        assert_eq!(p.timeout, Pace::BUSY, "records just came: a short wait");
+        let mut p = p;
+        for _ in 0..20 {
+            p = p.after_read(0, false);
+        }
+        assert_eq!(p.timeout, POLL_INTERVAL, "idle: back to the poll interval");
     }
 }

@@ -1,0 +1,86 @@
+//! The reader under a storm that keeps the ring full: it must read continuously, never
+//! sleep out its poll timeout while records wait (the old failure: a wakeup threshold the
+//! backlog stepped over, then one batch per 100 ms timeout while the ring stayed full).
+//! The test takes the wakeups away altogether, so only the reader's own rule can pass it.
+
+use std::time::{Duration, Instant};
+
+use nix::sched::{sched_setaffinity, CpuSet};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use tailcall_logger_testkit::{bins, go, parse_lines, require_bpf, Bins};
+
+const BINS: Bins = bins!();
+/// The reader's poll timeout (src/reader.rs POLL_INTERVAL).
+const POLL: Duration = Duration::from_millis(100);
+
+fn pin(pid: u32, cpu: usize) {
+    let mut set = CpuSet::new();
+    set.set(cpu).unwrap();
+    sched_setaffinity(Pid::from_raw(pid as i32), &set).unwrap();
+}
+
+#[test]
+fn reader_reads_continuously_while_the_ring_is_full() {
+    require_bpf!();
+    // A one-CPU storm of logged getppid calls into a 64 KiB ring (about 1,170 records):
+    // the producer outruns a JSON reader, so the ring sits at or near full.
+    let calls: u64 = 2_000_000;
+    let mut storm = BINS.actor(&["--calls", &calls.to_string(), "--pin", "1"]);
+    let pid = storm.id().to_string();
+    // No wakeup is ever sent (threshold above the ring's size): the old failure's shape,
+    // where the reader depended on a wakeup that never came.
+    let logger = BINS.start_logger(&[
+        "--json",
+        "--pid",
+        &pid,
+        "--ringbuf-bytes",
+        "65536",
+        "--ringbuf-wakeup-bytes",
+        "1048576",
+    ]);
+    pin(logger.child.id(), 0);
+    let mut lines = logger.wait_for(Duration::from_secs(30), |l| {
+        l.contains("\"type\":\"start\"")
+    });
+    let started = Instant::now();
+    go(&mut storm);
+    assert!(storm.wait().unwrap().success());
+    let storm_time = started.elapsed();
+    logger.signal(Signal::SIGINT);
+    let (status, rest, stderr) = logger.finish(Duration::from_secs(20));
+    assert!(status.success(), "{stderr}");
+    lines.extend(rest);
+
+    let records = parse_lines(&lines);
+    let summary = records
+        .iter()
+        .find(|r| r["type"] == "summary")
+        .expect("a summary record");
+    let count = |k: &str| summary[k].as_u64().unwrap();
+    let waits = &summary["reader"];
+    let timeouts = waits["timeouts"].as_u64().unwrap();
+    let slept = Duration::from_millis(waits["slept_ms"].as_u64().unwrap());
+    eprintln!(
+        "storm of {calls} calls in {storm_time:?}: delivered {}, lost {}, reader {waits}",
+        count("delivered"),
+        count("lost")
+    );
+    // Every record is accounted for: the actor's calls and its exit_group.
+    assert_eq!(count("seen"), calls + 1, "{summary}");
+    assert_eq!(
+        count("delivered") + count("lost"),
+        count("seen"),
+        "{summary}"
+    );
+    // Reading continuously: a collapsed reader sleeps out the whole poll interval between
+    // every two reads (one idle timeout per 100 ms of storm); this one waits at most a few
+    // milliseconds right after records came, so only the waits before the storm began and
+    // after it ended can be idle ones.
+    let idle = waits["idle_timeouts"].as_u64().unwrap();
+    assert!(
+        idle <= 2,
+        "{idle} idle timeouts during a {storm_time:?} storm (slept {slept:?} in {timeouts} timeouts): {waits}"
+    );
+    assert!(slept < storm_time + 2 * POLL, "{waits}");
+}
