@@ -137,12 +137,18 @@ static __noinline int wanted(void)
 
 #define TS_COMPAT 0x0002 /* x86 thread_info.status: a 32-bit syscall is running */
 
-/* True while the current task runs an ia32 syscall (the kernel's in_ia32_syscall()). */
+/* True while the current task runs an ia32 syscall (the kernel's in_ia32_syscall()). With
+ * the kernel's own BTF a plain load through the task's BTF pointer; else one probe read. */
 static __always_inline bool in_compat_syscall(void)
 {
 #if defined(__TARGET_ARCH_x86)
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task;
 
+	if (kernel_btf && bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
+		task = bpf_get_current_task_btf();
+		return task->thread_info.status & TS_COMPAT;
+	}
+	task = (struct task_struct *)bpf_get_current_task();
 	return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
 #else
 	return false;
