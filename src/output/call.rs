@@ -11,7 +11,6 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::digits;
 use super::json;
-use super::text::escape_into;
 use super::ArgvPolicy;
 use crate::decode;
 use crate::events::{Args, Capture, ReadStatus};
@@ -361,7 +360,9 @@ fn sockaddr_json(out: &mut Vec<u8>, sa: &SockAddr) {
     out.push(b'}');
 }
 
-/// The human line's tail: the call text, escaped for a terminal.
+/// The human line's tail: the call text as it is. It is already safe for a terminal: its
+/// strings are C literals with every byte outside printable ASCII escaped (escaping it
+/// again would double their backslashes), the rest is names and numbers.
 pub fn human_text(
     out: &mut Vec<u8>,
     name: &str,
@@ -370,9 +371,7 @@ pub fn human_text(
     arch: Arch,
     policy: &ArgvPolicy,
 ) {
-    let mut text = Vec::with_capacity(128);
-    call_text(&mut text, name, sig, args, arch, policy);
-    escape_into(out, &text, false);
+    call_text(out, name, sig, args, arch, policy);
 }
 
 /// What a formatter needs to show a record's arguments.
