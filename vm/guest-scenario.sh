@@ -87,6 +87,10 @@ fi
 cell skip-others -- --skip-others
 cell inline --expect dispatch=inline -- --dispatch inline
 cell perf --expect transport=perf -- --transport perf
+# --args: the child's openat of a known path and its anonymous mmap (all six argument
+# registers: arm64 reads them from orig_x0 and x1-x5, x86_64 from di, si, dx, r10, r8, r9)
+# are asserted exactly, with this kernel's own tracefs signatures.
+cell args -- --args
 
 # No kernel BTF: an empty tmpfs over /sys/kernel/btf; the embedded minimal BTF takes over.
 if mount -t tmpfs none /sys/kernel/btf; then
