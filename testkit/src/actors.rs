@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use crate::fixtures::{
     hostile_argv, path_of_len, ARGS_COMM, ARGS_PROBE_PATH, CHILD_COMM, DEFAULT_STRING_SIZE,
-    EXEC_ARGV, FAULT_TARGET, HOSTILE_COMM, LONG_PATH_LEN,
+    EXEC_ARGV, FAULT_TARGET, HOSTILE_COMM, LONG_PATH_LEN, NOT_UTF8_NAME,
 };
 
 fn wait_for_go(fd: i32) {
@@ -221,6 +221,7 @@ struct ArgsSetup {
     subdir: CString,
     long: CString,
     edge: CString,
+    not_utf8: CString,
     unix_path: CString,
     inet: libc::sockaddr_in,
     unix: libc::sockaddr_un,
@@ -240,7 +241,8 @@ struct ArgsSetup {
 /// SOCK_STREAM|SOCK_CLOEXEC, 0), connect to the listener, close; socket(AF_UNIX,
 /// SOCK_STREAM, 0), connect to DIR/sock, close; mmap of one anonymous page, munmap;
 /// clone(SIGCHLD) of a child that pauses, kill(child, SIGTERM), wait4(child); openat of the
-/// unmapped page; openat of a path of [`LONG_PATH_LEN`] bytes. With `--probes` then:
+/// unmapped page; openat of a path of [`LONG_PATH_LEN`] bytes; openat of `DIR/` then
+/// [`NOT_UTF8_NAME`]; openat of NULL. With `--probes` then:
 /// openat of a path of exactly [`DEFAULT_STRING_SIZE`] - 1 bytes (it fits the default
 /// string size with its NUL), and openat(file, O_RDONLY|O_CLOEXEC) with a stray 0600 in
 /// the mode register (close). Last, one JSON line with what the calls returned
@@ -261,6 +263,7 @@ pub fn act_args(dir: &str, probes: bool) -> ! {
         &s.subdir,
         &s.long,
         &s.edge,
+        &s.not_utf8,
         &s.unix_path,
     ] {
         touch(c.as_bytes_with_nul());
@@ -336,6 +339,8 @@ pub fn act_args(dir: &str, probes: bool) -> ! {
         sys(libc::SYS_wait4, done[5], status_addr, 0 as L, 0 as L);
         sys(libc::SYS_openat, at, s.unmapped, rdonly, 0 as L);
         sys(libc::SYS_openat, at, s.long.as_ptr(), rdonly, 0 as L);
+        sys(libc::SYS_openat, at, s.not_utf8.as_ptr(), rdonly, 0 as L);
+        sys(libc::SYS_openat, at, 0 as L, rdonly, 0 as L);
         if probes {
             sys(libc::SYS_openat, at, s.edge.as_ptr(), rdonly, 0 as L);
             done[6] = sys(
@@ -398,6 +403,7 @@ fn args_setup(dir: &str) -> ArgsSetup {
         subdir: c("subdir"),
         long: CString::new(path_of_len(dir, LONG_PATH_LEN)).unwrap(),
         edge: CString::new(path_of_len(dir, DEFAULT_STRING_SIZE - 1)).unwrap(),
+        not_utf8: CString::new([format!("{dir}/").as_bytes(), NOT_UTF8_NAME].concat()).unwrap(),
         unix_path,
         inet,
         unix,

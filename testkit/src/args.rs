@@ -5,7 +5,10 @@
 
 use serde_json::{Map, Value};
 
-use crate::fixtures::{path_of_len, ARGS_PROBE_PATH, DEFAULT_STRING_SIZE, LONG_PATH_LEN};
+use crate::checks::b64_encode;
+use crate::fixtures::{
+    path_of_len, ARGS_PROBE_PATH, DEFAULT_STRING_SIZE, LONG_PATH_LEN, NOT_UTF8_NAME,
+};
 
 /// The actor's first line, printed before it waits for the go byte.
 #[derive(Clone, Debug)]
@@ -153,15 +156,37 @@ pub fn openat(
     mode_text: &str,
 ) -> Expected {
     let (members, text) = path("filename", p, size);
+    openat_with(members, &text, flags, flags_text, mode, mode_text)
+}
+
+/// openat whose path `filename` stands for in `args` (its members) and `shown` in the call.
+fn openat_with(
+    filename: Vec<(String, Value)>,
+    shown: &str,
+    flags: u64,
+    flags_text: &str,
+    mode: u64,
+    mode_text: &str,
+) -> Expected {
     let mut args = vec![("dfd".to_string(), AT_FDCWD.into())];
-    args.extend(members);
+    args.extend(filename);
     args.push(("flags".into(), flags.into()));
     args.push(("mode".into(), mode.into()));
     Expected {
         syscall: "openat",
         args,
-        call: format!("openat(AT_FDCWD, {text}, {flags_text}, {mode_text})"),
+        call: format!("openat(AT_FDCWD, {shown}, {flags_text}, {mode_text})"),
     }
+}
+
+/// openat(AT_FDCWD, PATH, O_RDONLY) of a path that was not read (`status` fault or null):
+/// null and the status in `args`, the pointer (or NULL) in the call.
+fn openat_unread(status: &str, shown: &str) -> Expected {
+    let filename = vec![
+        ("filename".into(), Value::Null),
+        ("filename_status".into(), status.into()),
+    ];
+    openat_with(filename, shown, 0, "O_RDONLY", 0, "0")
 }
 
 /// The scenario's child's openat of [`ARGS_PROBE_PATH`] (O_RDONLY|O_CLOEXEC).
@@ -345,19 +370,30 @@ pub fn main_calls(r: &Ready, d: &Done, size: usize) -> Vec<Expected> {
             ],
             format!("wait4({child}, {:#x}, 0, NULL)", d.status_addr),
         ),
-        Expected::new(
-            "openat",
-            vec![
-                ("dfd", AT_FDCWD.into()),
-                ("filename", Value::Null),
-                ("filename_status", "fault".into()),
-                ("flags", 0.into()),
-                ("mode", 0.into()),
-            ],
-            format!("openat(AT_FDCWD, {:#x}, O_RDONLY, 0)", r.unmapped),
-        ),
+        openat_unread("fault", &format!("{:#x}", r.unmapped)),
         openat(&long, size, 0, "O_RDONLY", 0, "0"),
+        openat_not_utf8(&r.dir),
+        openat_unread("null", "NULL"),
     ]
+}
+
+/// openat(`dir/`[`NOT_UTF8_NAME`], O_RDONLY): U+FFFD for the bad byte and the exact bytes
+/// in `filename_b64`; strace's octal escape in the call.
+fn openat_not_utf8(dir: &str) -> Expected {
+    let bytes = [format!("{dir}/").as_bytes(), NOT_UTF8_NAME].concat();
+    let lossy = String::from_utf8_lossy(&bytes).into_owned();
+    let escaped: String = bytes
+        .iter()
+        .map(|&b| match b {
+            0x20..=0x7e => (b as char).to_string(),
+            _ => format!("\\{b:o}"),
+        })
+        .collect();
+    let filename = vec![
+        ("filename".into(), lossy.into()),
+        ("filename_b64".into(), b64_encode(&bytes).into()),
+    ];
+    openat_with(filename, &format!("\"{escaped}\""), 0, "O_RDONLY", 0, "0")
 }
 
 /// The calls `--act-args --probes` makes after [`main_calls`]: a path of exactly

@@ -69,6 +69,8 @@ pub const ARGS_COMM: &str = "tcl-args";
 pub const DEFAULT_STRING_SIZE: usize = 256;
 /// The length of the `--act-args` actor's long path: more than the default string size.
 pub const LONG_PATH_LEN: usize = 300;
+/// A file name that is not UTF-8 (a Latin-1 e-acute), which the `--act-args` actor opens.
+pub const NOT_UTF8_NAME: &[u8] = b"caf\xe9";
 
 /// A path under `dir` of exactly `len` bytes: `dir/` and then as many `l` as it takes.
 pub fn path_of_len(dir: &str, len: usize) -> String {
