@@ -188,8 +188,9 @@ for k in "${kernels[@]}"; do
     else
       vm=ok
     fi
-    # Where it stopped: the cell that was running when the VM hung or crashed.
-    last=$(grep -o 'VM-CELL-START .*' "$txt" | tail -n 1 | cut -d' ' -f2)
+    # Where it stopped: the cell that was running when the VM hung or crashed (none when
+    # it crashed before the first cell: the pipeline fails, and must not end the runner).
+    last=$(grep -o 'VM-CELL-START .*' "$txt" | tail -n 1 | cut -d' ' -f2 || true)
     if [ "$vm" != ok ] && [ -n "$last" ]; then vm="$vm (in cell $last)"; fi
   fi
   [ "$vm" = ok ] || { fail=1; failed_lines+=("$k: VM $vm: $log"); }
