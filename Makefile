@@ -42,9 +42,10 @@ unit: deps
 
 # End-to-end tests on the host kernel: the logger is loaded for real. As root in CI,
 # TAILCALL_LOGGER_REQUIRE_BPF=1 turns every skip into a failure. The tests run the
-# scenario binary from beside the logger: `scenario` builds it first.
+# scenario binary from beside the logger: `scenario` builds it first. --no-fail-fast: a
+# failure in one test file does not keep the others from running (and reporting).
 test-host: test-deps scenario
-	$(STATIC_ENV) $(CARGO) test $(CARGO_TARGET_FLAGS) --test '*' -- --test-threads=1
+	$(STATIC_ENV) $(CARGO) test $(CARGO_TARGET_FLAGS) --no-fail-fast --test '*' -- --test-threads=1
 
 fmt-check:
 	$(CARGO) fmt --all -- --check

@@ -37,7 +37,9 @@ pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config make bpftool musl-tools autoco
       autopoint flex bison gawk linux-libc-dev file)
 if [ "$what" = test ]; then
   pkgs+=(jq util-linux procps python3 python3-yaml python3-pip qemu-system-x86 qemu-system-arm
-        cpio)
+        cpio strace)
+  # tests/args.rs builds a static 32-bit (ia32) program with gcc -m32 -static.
+  [ "$(uname -m)" != x86_64 ] || pkgs+=(gcc-multilib)
 fi
 if [ "$arch" = aarch64 ]; then
   pkgs+=(gcc-aarch64-linux-gnu musl-dev:arm64 linux-libc-dev:arm64)

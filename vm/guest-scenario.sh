@@ -87,6 +87,13 @@ fi
 cell skip-others -- --skip-others
 cell inline --expect dispatch=inline -- --dispatch inline
 cell perf --expect transport=perf -- --transport perf
+# --args: the child's openat of a known path and its anonymous mmap (all six argument
+# registers: arm64 reads them from orig_x0 and x1-x5, x86_64 from di, si, dx, r10, r8, r9)
+# are asserted exactly, typed by this kernel's own tracefs formats (init.sh mounts tracefs;
+# without them the logger falls back to its embedded signatures, and this says so).
+[ -r /sys/kernel/tracing/events/syscalls/sys_enter_openat/format ] ||
+  echo "VM-WARN no tracefs syscall formats: --args runs on the embedded signatures"
+cell args -- --args
 
 # No kernel BTF: an empty tmpfs over /sys/kernel/btf; the embedded minimal BTF takes over.
 if mount -t tmpfs none /sys/kernel/btf; then

@@ -47,7 +47,7 @@ jobs_max=${VM_JOBS:-2}
 vm_timeout=${VM_TIMEOUT:-120}
 cell_timeout=${VM_CELL_TIMEOUT:-60}
 # The verdicts every kernel must give, in table order (vm/guest-scenario.sh prints them).
-cells=(probe auto forced-tail skip-others inline perf embedded-btf lockdown)
+cells=(probe auto forced-tail skip-others inline perf args embedded-btf lockdown)
 
 # Tools: installed with apt when missing (CI starts from a bare Debian 12).
 apt_updated=0
@@ -188,8 +188,9 @@ for k in "${kernels[@]}"; do
     else
       vm=ok
     fi
-    # Where it stopped: the cell that was running when the VM hung or crashed.
-    last=$(grep -o 'VM-CELL-START .*' "$txt" | tail -n 1 | cut -d' ' -f2)
+    # Where it stopped: the cell that was running when the VM hung or crashed (none when
+    # it crashed before the first cell: the pipeline fails, and must not end the runner).
+    last=$(grep -o 'VM-CELL-START .*' "$txt" | tail -n 1 | cut -d' ' -f2 || true)
     if [ "$vm" != ok ] && [ -n "$last" ]; then vm="$vm (in cell $last)"; fi
   fi
   [ "$vm" = ok ] || { fail=1; failed_lines+=("$k: VM $vm: $log"); }

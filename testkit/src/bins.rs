@@ -9,12 +9,12 @@
 //! [`bins!`]: crate::bins!
 
 use std::ffi::OsStr;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::logger::{run_logger, Logger};
+use crate::logger::{run_logger, wait_exit, Logger};
 
 /// The scenario binary's file name (vm/run.sh copies it into the guests under this name).
 pub const SCENARIO_BIN: &str = "tailcall-logger-scenario";
@@ -95,6 +95,67 @@ impl Bins {
         // Let it block in read() before the logger attaches, so that read is not logged.
         std::thread::sleep(Duration::from_millis(100));
         child
+    }
+}
+
+impl Bins {
+    /// The `--act-args DIR [--probes]` actor's command line (see
+    /// [`crate::actors::act_args`]), for [`ReportingActor::start`], or to run under a
+    /// tracer.
+    pub fn args_actor(&self, dir: &Path, probes: bool) -> Command {
+        let mut cmd = Command::new(self.scenario());
+        cmd.arg("--act-args").arg(dir);
+        if probes {
+            cmd.arg("--probes");
+        }
+        cmd
+    }
+}
+
+/// An actor that reports on stdout: one line once it is ready (before it waits for the go
+/// byte), more after it acted.
+pub struct ReportingActor {
+    pub child: Child,
+    stdout: BufReader<ChildStdout>,
+    /// The first line, without its newline.
+    pub ready: String,
+}
+
+impl ReportingActor {
+    /// Starts `cmd` with stdin and stdout piped and reads its first line.
+    pub fn start(mut cmd: Command) -> ReportingActor {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut ready = String::new();
+        stdout.read_line(&mut ready).unwrap();
+        assert!(ready.ends_with('\n'), "{cmd:?} said {ready:?} and ended");
+        ready.pop();
+        ReportingActor {
+            child,
+            stdout,
+            ready,
+        }
+    }
+
+    pub fn go(&mut self) {
+        go(&mut self.child);
+    }
+
+    /// Waits for a successful exit; returns the rest of stdout.
+    pub fn finish(mut self) -> String {
+        let status = wait_exit(
+            &mut self.child,
+            Duration::from_secs(20),
+            "actor still running",
+        );
+        assert!(status.success(), "actor: {status}");
+        let mut rest = String::new();
+        self.stdout.read_to_string(&mut rest).unwrap();
+        rest
     }
 }
 

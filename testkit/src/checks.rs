@@ -57,6 +57,27 @@ pub fn parse_lines(lines: &[String]) -> Vec<Value> {
         .collect()
 }
 
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 (with padding) of `bytes`: what a NAME_b64 field must hold.
+pub fn b64_encode(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                B64[(n >> (18 - 6 * i) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
 /// Standard base64 (with padding), as the logger writes NAME_b64 fields.
 pub fn b64_decode(s: &str) -> Vec<u8> {
     let val = |c: u8| match c {
@@ -85,5 +106,23 @@ pub fn recover_bytes(rec: &Value, key: &str) -> Vec<u8> {
     match rec.get(format!("{key}_b64")) {
         Some(Value::String(b)) => b64_decode(b),
         _ => rec[key].as_str().unwrap().as_bytes().to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn b64_round_trips() {
+        for bytes in [
+            &b""[..],
+            b"f",
+            b"fo",
+            b"foo",
+            b"caf\xe9",
+            b"\xff\xfe\x00abc",
+        ] {
+            assert_eq!(super::b64_decode(&super::b64_encode(bytes)), bytes);
+        }
+        assert_eq!(super::b64_encode(b"caf\xe9"), "Y2Fm6Q==");
     }
 }

@@ -57,3 +57,26 @@ pub fn tempdir() -> PathBuf {
 pub fn path_in(dir: &Path, name: &str) -> String {
     dir.join(name).to_string_lossy().into_owned()
 }
+
+/// The path the scenario's child opens (read-only; it does not exist) before its timer
+/// calls: with `--args` its `openat` record is asserted exactly, in the VMs too. A C
+/// string: the child uses it after fork, where it must not allocate.
+pub const ARGS_PROBE_PATH: &std::ffi::CStr = c"/nonexistent/tcl-args-probe";
+
+/// The comm the `--act-args` actor sets.
+pub const ARGS_COMM: &str = "tcl-args";
+/// The logger's default `--string-size` (bytes read for a path, including its NUL).
+pub const DEFAULT_STRING_SIZE: usize = 256;
+/// The length of the `--act-args` actor's long path: more than the default string size.
+pub const LONG_PATH_LEN: usize = 300;
+/// A file name that is not UTF-8 (a Latin-1 e-acute), which the `--act-args` actor opens.
+pub const NOT_UTF8_NAME: &[u8] = b"caf\xe9";
+
+/// A path under `dir` of exactly `len` bytes: `dir/` and then as many `l` as it takes.
+pub fn path_of_len(dir: &str, len: usize) -> String {
+    let mut p = format!("{dir}/");
+    while p.len() < len {
+        p.push('l');
+    }
+    p
+}

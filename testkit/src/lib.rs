@@ -9,15 +9,17 @@
 //! - [`fixtures`]: the known strings the actors use and the tests assert.
 //! - [`actors`]: the child processes that make known syscalls (run by the scenario binary).
 //! - [`checks`]: assertions and decoders over the logger's output.
+//! - [`args`]: `--args`: the `--act-args` actor's reports and the exact records it causes.
 
 pub mod actors;
+pub mod args;
 pub mod bins;
 pub mod checks;
 pub mod fixtures;
 pub mod logger;
 pub mod skip;
 
-pub use bins::{go, Bins, SCENARIO_BIN};
+pub use bins::{go, Bins, ReportingActor, SCENARIO_BIN};
 pub use checks::{
     assert_clean_error, assert_clean_failure, assert_no_terminal_controls, delivered, parse_lines,
 };

@@ -6,6 +6,8 @@
 //!       [--only-child] [-- LOGGER_ARGS...]
 //!
 //! --expect checks a field of the start record's plan (dispatch, transport, btf);
+//! with --args among the logger's arguments, the child's records carry their arguments,
+//! and its openat of a known path and its anonymous mmap are asserted exactly;
 //! --only-child asserts that every syscall record came from the child (for --comm/--pid
 //! filters). With --skip-others among the logger's arguments, the child's "other" syscall
 //! must not appear. --dump FILE writes the child's records without the fields that differ
@@ -21,6 +23,8 @@
 //!                                        then exit_group. Nothing else (loss accounting).
 //!   --hostile PATH                       sets a hostile comm, then execs PATH with hostile argv
 //!   --faults                             execs with unreadable or oversized arguments
+//!   --act-args DIR [--probes]            known calls whose arguments `--args` must show
+//!                                        exactly; reports on stdout (testkit::args)
 //!
 //! The actors, the fixtures and the logger spawner are in the testkit library (../lib.rs),
 //! which the tests share. Test tooling: not installed or packaged with the logger.
@@ -30,9 +34,9 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use tailcall_logger_testkit::actors;
 use tailcall_logger_testkit::fixtures::{CHILD_COMM, EXEC_ARGV, EXEC_MARK};
 use tailcall_logger_testkit::Logger;
+use tailcall_logger_testkit::{actors, args};
 
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 const CHILD_TIMEOUT: Duration = Duration::from_secs(30);
@@ -168,7 +172,9 @@ fn check(
         }
     }
     let skip_others = o.logger_args.iter().any(|a| a == "--skip-others");
+    let with_args = o.logger_args.iter().any(|a| a == "--args");
     let mut records = Vec::new();
+    let mut record_lines = Vec::new();
     let mut summary = None;
     for l in lines {
         let v: Value = serde_json::from_str(l).map_err(|e| format!("bad JSON line {l:?}: {e}"))?;
@@ -192,6 +198,7 @@ fn check(
                     ));
                 }
                 records.push(v);
+                record_lines.push(l.as_str());
             }
             Some("summary") => summary = Some(v),
             Some("start") | Some("lost") => {}
@@ -199,11 +206,18 @@ fn check(
         }
     }
     let summary = summary.ok_or("no summary record")?;
-    let mine: Vec<&Value> = records.iter().filter(|r| r["pid"] == child).collect();
+    let (mine, mine_lines): (Vec<&Value>, Vec<&str>) = records
+        .iter()
+        .zip(&record_lines)
+        .filter(|(r, _)| r["pid"] == child)
+        .unzip();
     let first = mine
         .iter()
         .position(|r| r["syscall"] == "timer_create")
         .ok_or("no timer_create record from the child")?;
+    if with_args {
+        check_args(&mine, &mine_lines, first)?;
+    }
     let mut want: Vec<(&str, &str, &str)> = vec![
         ("timer_create", "timer", "Creating a timer"),
         ("timer_settime", "timer", "Some other timer operation"),
@@ -275,13 +289,40 @@ fn check(
         ));
     }
     Ok(format!(
-        "dispatch={} transport={} btf={} records={} lost={}",
+        "dispatch={} transport={} btf={} records={} lost={}{}",
         plan["dispatch"].as_str().unwrap_or("?"),
         plan["transport"].as_str().unwrap_or("?"),
         plan["btf"].as_str().unwrap_or("?"),
         records.len(),
-        summary["lost"]
+        summary["lost"],
+        if with_args { " args=exact" } else { "" }
     ))
+}
+
+/// With `--args`: every record of the child carries `args` and `call`; the two calls
+/// before its timer calls, an openat of ARGS_PROBE_PATH and an anonymous mmap (all six
+/// registers known), are exact; getppid has no arguments.
+fn check_args(mine: &[&Value], lines: &[&str], first: usize) -> Result<(), String> {
+    for r in mine {
+        if !r["args"].is_object() || !r["call"].is_string() {
+            return Err(format!("--args but a record without args or call: {r}"));
+        }
+    }
+    let wanted = [args::probe_openat(), args::mmap_page()];
+    let at = first
+        .checked_sub(wanted.len())
+        .ok_or("no openat and mmap records before timer_create")?;
+    for (i, want) in wanted.iter().enumerate() {
+        want.check(lines[at + i], mine[at + i])?;
+    }
+    let getppid = mine[first..]
+        .iter()
+        .find(|r| r["syscall"] == "getppid")
+        .ok_or("no getppid record")?;
+    if getppid["args"] != serde_json::json!({}) || getppid["call"] != "getppid()" {
+        return Err(format!("getppid record wrong: {getppid}"));
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -297,6 +338,14 @@ fn main() -> ExitCode {
         Some("--calls") => actors::calls(&std::env::args().collect::<Vec<_>>()),
         Some("--hostile") => actors::hostile(std::env::args_os().nth(2).unwrap_or_default()),
         Some("--faults") => actors::faults(),
+        Some("--act-args") => {
+            let args: Vec<String> = std::env::args().collect();
+            let Some(dir) = args.get(2) else {
+                eprintln!("tailcall-logger-scenario: --act-args needs a directory");
+                return ExitCode::from(2);
+            };
+            actors::act_args(dir, args.iter().any(|a| a == "--probes"))
+        }
         _ => {}
     }
     let o = match parse_args() {
