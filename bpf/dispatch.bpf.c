@@ -329,7 +329,7 @@ static __always_inline void read_raw_args(struct bpf_raw_tracepoint_args *ctx, b
 #endif
 }
 
-#define CAPTURE_MAX (sizeof(struct arg_capture) + STRING_MAX_LEN)
+#define CAPTURE_MAX (sizeof(struct arg_capture) + STRING_MAX_LEN + 1)
 _Static_assert(ARGS_DATA_LEN == ARG_CAPTURES * CAPTURE_MAX, "two captures fit in data");
 
 /* Reads what argument `index` points to (a string or a sockaddr, by `kind`) into
@@ -354,18 +354,20 @@ static __always_inline __u32 capture_one(struct args_record *a, __u32 off, __u32
 		return sizeof(*c);
 	}
 	if (kind == ARG_PATH) {
+		/* --string-size counts the NUL: at most size - 1 characters are kept. One byte
+		 * more is read, so a string of exactly size - 1 is not called truncated. */
 		if (size > STRING_MAX_LEN)
 			size = STRING_MAX_LEN;
 		if (size < 2)
 			size = 2;
-		got = bpf_probe_read_user_str(&a->data[off + sizeof(*c)], size, ptr);
+		got = bpf_probe_read_user_str(&a->data[off + sizeof(*c)], size + 1, ptr);
 		if (got < 0) {
 			c->status = READ_FAULT;
 			count_fault();
 			return sizeof(*c);
 		}
-		c->status = got == size ? READ_TRUNCATED : READ_OK;
-		c->len = got > 0 ? got - 1 : 0;
+		c->status = got > size ? READ_TRUNCATED : READ_OK;
+		c->len = got > size ? size - 1 : (got > 0 ? got - 1 : 0);
 		return sizeof(*c) + (c->len & (STRING_MAX_LEN - 1));
 	}
 	/* ARG_SOCKADDR: the length is the next argument. */

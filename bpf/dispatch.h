@@ -25,7 +25,9 @@
 #define STRING_MAX_LEN 4096  /* bound of --string-size */
 #define SOCKADDR_MAX_LEN 128 /* sizeof(struct sockaddr_storage) */
 #define ARG_CAPTURES 2       /* user-memory reads per syscall at most (renameat2: two paths) */
-#define ARGS_DATA_LEN (ARG_CAPTURES * (sizeof(struct arg_capture) + STRING_MAX_LEN))
+/* A string capture reads one byte more than --string-size allows, to tell a string that
+ * fits exactly from a longer one. */
+#define ARGS_DATA_LEN (ARG_CAPTURES * (sizeof(struct arg_capture) + STRING_MAX_LEN + 1))
 
 enum handler_kind {
 	HANDLER_OTHER = 0,

@@ -65,6 +65,8 @@ pub struct Args<'a> {
     pub raw: [u64; 6],
     /// Back to back: a struct arg_capture, then its bytes; checked by decode.
     captures: &'a [u8],
+    /// An exec record's filename, read by the exec handler rather than as a capture.
+    exec_filename: Option<(&'a [u8], ReadStatus)>,
 }
 
 /// What was read from user memory behind argument `index`.
@@ -78,7 +80,16 @@ pub struct Capture<'a> {
 
 impl<'a> Args<'a> {
     pub fn new(raw: [u64; 6]) -> Args<'a> {
-        Args { raw, captures: &[] }
+        Args {
+            raw,
+            captures: &[],
+            exec_filename: None,
+        }
+    }
+
+    /// An exec record's filename and its read status.
+    pub fn exec_filename(&self) -> Option<(&'a [u8], ReadStatus)> {
+        self.exec_filename
     }
 
     /// The captures in argument order (decode checked every length).
@@ -219,10 +230,13 @@ pub fn decode(data: &[u8]) -> Result<Event<'_>, DecodeError> {
         Kind::Exec => Some(decode_exec(data)?),
         _ => None,
     };
-    let args = match (flag(record_flags::RECORD_HAS_ARGS), kind) {
-        (false, _) => None,
-        (true, Kind::Exec) => Some(Args::new(raw_args(data, offset_of!(exec_record, raw_args)))),
-        (true, _) => Some(decode_args(data)?),
+    let args = match (flag(record_flags::RECORD_HAS_ARGS), kind, &exec) {
+        (false, _, _) => None,
+        (true, Kind::Exec, Some(e)) => Some(Args {
+            exec_filename: Some((e.filename, e.filename_status)),
+            ..Args::new(raw_args(data, offset_of!(exec_record, raw_args)))
+        }),
+        (true, _, _) => Some(decode_args(data)?),
     };
     Ok(Event {
         ktime_ns: h.ktime_ns,
@@ -261,8 +275,8 @@ fn decode_args(data: &[u8]) -> Result<Args<'_>, DecodeError> {
         });
     }
     let args = Args {
-        raw: raw_args(data, offset_of!(args_record, raw_args)),
         captures: &data[data_at..data_at + data_len],
+        ..Args::new(raw_args(data, offset_of!(args_record, raw_args)))
     };
     // Every capture must parse, so formatting never meets a bad one.
     for capture in CaptureIter(args.captures) {

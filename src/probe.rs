@@ -169,7 +169,11 @@ pub fn human(report: &serde_json::Value) -> String {
         ),
     );
     line(&mut s, "btf", show(get("/btf/source")));
-    line(&mut s, "signatures (--args)", show(get("/signatures/source")));
+    line(
+        &mut s,
+        "signatures (--args)",
+        show(get("/signatures/source")),
+    );
     for f in ["ringbuf", "perf_buffer", "prog_array", "raw_tracepoint"] {
         line(&mut s, f, show(get(&format!("/features/{f}"))));
     }

@@ -138,6 +138,17 @@ fn value_of<'a>(
                 }
             }
             Some(c) => Value::Unread(c.status, raw),
+            // An exec record's filename was read by the exec handler.
+            None if p.name == "filename" && args.exec_filename().is_some() => {
+                match args.exec_filename() {
+                    Some((bytes, status @ (ReadStatus::Ok | ReadStatus::Truncated))) => {
+                        let bytes = policy.apply(std::iter::once(bytes)).remove(0);
+                        Value::Str { bytes, status }
+                    }
+                    Some((_, status)) => Value::Unread(status, raw),
+                    None => Value::Pointer(raw),
+                }
+            }
             None if raw == 0 => Value::Unread(ReadStatus::Null, 0),
             None => Value::Pointer(raw),
         },
@@ -153,7 +164,7 @@ fn value_of<'a>(
                     && other("flags").is_some_and(|f| !decode::open_mode_used(f))
                     && decode::decoder_for(&sig.name, "flags") == Some(decode::Decoder::OpenFlags);
                 if unused_mode {
-                    return Value::Uint(raw & 0xffff_ffff);
+                    return Value::Uint(0);
                 }
                 if let Some(text) = decode::decode_arg(&sig.name, &p.name, raw, arch, &other) {
                     return Value::Symbol(text);
