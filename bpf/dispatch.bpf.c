@@ -286,6 +286,17 @@ static __always_inline void output(void *ctx, void *data, __u64 size)
 		c->emitted++;
 }
 
+/* Sends a record whose last `room` bytes are a buffer of which `used` are filled: the
+ * record is cut after them, so the common case stays small. */
+static __always_inline void output_used(void *ctx, void *rec, __u64 full, __u64 room, __u64 used)
+{
+	__u64 size = full - room + used;
+
+	if (size > full)
+		size = full;
+	output(ctx, rec, size);
+}
+
 static __always_inline void count_fault(void)
 {
 	struct counters *c = cpu_counters();
@@ -395,7 +406,6 @@ static __always_inline int handle_with_args(struct bpf_raw_tracepoint_args *ctx,
 	__u32 zero = 0, off, captures;
 	__u16 plan;
 	bool compat;
-	__u64 size;
 
 	a = bpf_map_lookup_elem(&args_scratch, &zero);
 	if (!a)
@@ -415,10 +425,7 @@ static __always_inline int handle_with_args(struct bpf_raw_tracepoint_args *ctx,
 	}
 	a->captures = captures;
 	a->data_len = off;
-	size = sizeof(*a) - ARGS_DATA_LEN + off;
-	if (size > sizeof(*a))
-		size = sizeof(*a);
-	output(ctx, a, size);
+	output_used(ctx, a, sizeof(*a), ARGS_DATA_LEN, off);
 	return 0;
 }
 
@@ -461,7 +468,6 @@ static __always_inline int handle_exec(struct bpf_raw_tracepoint_args *ctx, long
 	struct exec_record *e;
 	__u32 zero = 0, off = 0;
 	long n, long_arg = 0;
-	__u64 size;
 
 	e = bpf_map_lookup_elem(&exec_scratch, &zero);
 	if (!e)
@@ -552,10 +558,7 @@ send:
 	if (long_arg && e->argv_status == READ_OK)
 		e->argv_status = READ_TRUNCATED;
 	e->args_len = off;
-	size = sizeof(*e) - ARGS_BUF_LEN + off;
-	if (size > sizeof(*e))
-		size = sizeof(*e);
-	output(ctx, e, size);
+	output_used(ctx, e, sizeof(*e), ARGS_BUF_LEN, off);
 	return 0;
 }
 
