@@ -1,8 +1,10 @@
 //! Numbers into a line buffer without core::fmt (the per-record hot path).
 
+use super::put::put;
+
 pub fn uint(out: &mut Vec<u8>, v: impl itoa::Integer) {
     let mut buf = itoa::Buffer::new();
-    out.extend_from_slice(buf.format(v).as_bytes());
+    put(out, buf.format(v).as_bytes());
 }
 
 /// `v` zero-padded to at least `width` digits.
@@ -12,14 +14,14 @@ pub fn padded(out: &mut Vec<u8>, v: u64, width: usize) {
     for _ in s.len()..width {
         out.push(b'0');
     }
-    out.extend_from_slice(s);
+    put(out, s);
 }
 
 /// `v` left-aligned in `width` columns, padded with spaces.
 pub fn left(out: &mut Vec<u8>, v: u64, width: usize) {
     let mut buf = itoa::Buffer::new();
     let s = buf.format(v).as_bytes();
-    out.extend_from_slice(s);
+    put(out, s);
     for _ in s.len()..width {
         out.push(b' ');
     }

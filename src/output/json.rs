@@ -10,6 +10,7 @@ use std::io::Write;
 
 use super::call::CallArgs;
 use super::digits;
+use super::put::put;
 use crate::events::{Event, ReadStatus};
 use crate::handlers::{self, Kind};
 use crate::output::clock::Clock;
@@ -44,7 +45,7 @@ fn escape(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
         .iter()
         .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
     {
-        out.extend_from_slice(bytes);
+        put(out, bytes);
         return true;
     }
     let mut valid = true;
@@ -96,7 +97,7 @@ pub fn base64(out: &mut Vec<u8>, bytes: &[u8]) {
 /// `"key":"value"` plus `"key_b64":"..."` when the value is not UTF-8.
 fn field_bytes(out: &mut Vec<u8>, key: &str, bytes: &[u8]) {
     out.extend_from_slice(b",\"");
-    out.extend_from_slice(key.as_bytes());
+    put(out, key.as_bytes());
     out.extend_from_slice(b"\":");
     if !string(out, bytes) {
         out.extend_from_slice(b",\"");
@@ -142,7 +143,7 @@ pub fn event(
     out.extend_from_slice(b",\"syscall\":");
     string(out, syscall.as_bytes());
     out.extend_from_slice(b",\"handler\":\"");
-    out.extend_from_slice(ev.kind.name().as_bytes());
+    put(out, ev.kind.name().as_bytes());
     out.extend_from_slice(b"\",\"message\":");
     let message = handlers::message(ev.kind, syscall);
     match message.syscall {

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod digits;
 pub mod human;
 pub mod json;
+pub mod put;
 pub mod text;
 
 use std::borrow::Cow;
