@@ -17,9 +17,21 @@ Read from:
     socket         AF_* (bits/socket.h) and SOCK_* (bits/socket_type.h) come from glibc's
                    libc6-dev, as the kernel keeps them out of its UAPI; glibc uses the same
                    generic Linux files on x86_64, i386 and aarch64. F_OK.. from unistd.h.
+    errno          names and numbers from each arch's asm/errno.h (x86 and arm64 both just
+                   include asm-generic/errno.h, which includes errno-base.h: the generic
+                   values, which the script checks by comparing the arches' tables), plus
+                   the kernel-internal codes of the kernel's include/linux/errno.h that
+                   strace names (not in the UAPI headers: listed below, KERNEL_ERRNOS).
+                   Descriptions: glibc's strerror() in the C locale, from a small C program
+                   built with cc and run at generation time (libc6's version is recorded);
+                   the four ERESTART* codes get strace's own wording instead.
 
 The headers are run through cpp (-nostdinc for the UAPI ones, with the arch's macros
 defined), and each name's value is evaluated from the macro definitions or enum bodies.
+For errno, strace's own rule (its maint/errnoent.sh) picks the name of each number: the
+name #defined as a plain number, not the aliases defined as another name (EAGAIN, not
+EWOULDBLOCK; EDEADLK, not EDEADLOCK; glibc's ENOTSUP, EOPNOTSUPP's alias, is not in the
+kernel's headers at all).
 
 Which names each table holds, and their order, follow strace's xlat lists (src/xlat/*.in
 of strace 7.x): strace prints flag sets by walking such a list in order and taking every
@@ -29,7 +41,7 @@ out of that arch's table and counted in a comment. Values always come from the h
 
 The output depends only on the header contents, the package versions (from dpkg-query or
 the .deb) and the command line, not on paths or time: running the same command on the same
-packages reproduces the file byte for byte. Python 3 standard library, cpp and dpkg.
+packages reproduces the file byte for byte. Python 3 standard library, cpp, cc and dpkg.
 """
 import argparse
 import os
@@ -191,6 +203,45 @@ CONSTANTS = [
     ("_NSIG", "SIGRTMAX", "u64"),
 ]
 
+ERRNO_HEADER = "asm/errno.h"
+
+# The kernel-internal error codes of the kernel's include/linux/errno.h (not part of its
+# UAPI) that strace names (its src/linux/generic/errnoent.h): a tracer sees them at
+# syscall exit (ERESTARTSYS when a signal interrupts a call...), although the program
+# itself never does. include/linux/errno.h also has ENOPARAM 519 and ENOGRACE 531, which
+# strace does not name (it prints "(errno 519)"): left out, so that they print as numbers.
+KERNEL_ERRNOS = [
+    ("ERESTARTSYS", 512), ("ERESTARTNOINTR", 513), ("ERESTARTNOHAND", 514),
+    ("ENOIOCTLCMD", 515), ("ERESTART_RESTARTBLOCK", 516), ("EPROBE_DEFER", 517),
+    ("EOPENSTALE", 518),
+    # "Defined for the NFSv3 protocol"
+    ("EBADHANDLE", 521), ("ENOTSYNC", 522), ("EBADCOOKIE", 523), ("ENOTSUPP", 524),
+    ("ETOOSMALL", 525), ("ESERVERFAULT", 526), ("EBADTYPE", 527), ("EJUKEBOX", 528),
+    ("EIOCBQUEUED", 529), ("ERECALLCONFLICT", 530),
+]
+# strace prints these four with its own words (src/syscall.c, print_erestart) and a "?"
+# for the value; every other code with strerror()'s, which for the kernel-internal ones
+# is "Unknown error 515" and so on.
+STRACE_WORDING = {
+    "ERESTARTSYS": "To be restarted if SA_RESTART is set",
+    "ERESTARTNOINTR": "To be restarted",
+    "ERESTARTNOHAND": "To be restarted if no handler",
+    "ERESTART_RESTARTBLOCK": "Interrupted by signal",
+}
+# What the kernel can return as an error: -4095..-1 (include/linux/err.h, MAX_ERRNO).
+MAX_ERRNO = 4095
+
+STRERROR_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        printf("%s\n", strerror(atoi(argv[i])));
+    return 0;
+}
+"""
+
 # x86's asm/signal.h leaves _NSIG to the kernel's own headers (64, as in
 # asm-generic/signal.h): where an arch's headers lack it, asm-generic's value is taken.
 GENERIC_FALLBACK = {"_NSIG": "asm-generic/signal.h"}
@@ -276,6 +327,41 @@ class Macros:
         return self.eval(self.defs[name])
 
 
+def errno_names(m):
+    """{number: name} of one arch's errno headers by strace's rule, and the aliases."""
+    by_num, aliases = {}, []
+    for name, body in sorted(m.defs.items()):
+        if not re.match(r"E[A-Z0-9_]+$", name):
+            continue
+        if re.match(r"[0-9]+$", body.strip()):
+            v = int(body)
+            if v in by_num:
+                sys.exit("gen-flags: errno %d is both %s and %s" % (v, by_num[v], name))
+            by_num[v] = name
+        else:
+            aliases.append((name, m.value(name)))
+    for name, v in aliases:
+        if v not in by_num:
+            sys.exit("gen-flags: errno alias %s is no known number" % name)
+    return by_num, sorted((n, by_num[v]) for n, v in aliases)
+
+
+def strerror(numbers, tmpdir):
+    """glibc's strerror() of each number, in the C locale (the program sets none)."""
+    src = os.path.join(tmpdir, "strerror.c")
+    exe = os.path.join(tmpdir, "strerror")
+    with open(src, "w") as f:
+        f.write(STRERROR_C)
+    run(["cc", "-O0", "-o", exe, src])
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
+    out = run([exe] + [str(n) for n in numbers], env=env).split("\n")
+    return dict(zip(numbers, out[:len(numbers)]))
+
+
+def rust_str(s):
+    return '"%s"' % s.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def _or(parts):
     v = 0
     for p in parts:
@@ -341,6 +427,25 @@ def main():
     # glibc: the host's, for every arch (see the docstring).
     host_libc = Macros([], LIBC_HEADERS)
 
+    # errno: {arch: [(number, name)]} from the headers plus the kernel-internal ones.
+    errnos, errno_aliases = {}, {}
+    for arch in ARCHES:
+        cpp = ["-undef", "-nostdinc", "-D__linux__"] + ARCH_MACROS[arch]
+        for d in inc[arch]:
+            cpp += ["-I", d]
+        by_num, errno_aliases[arch] = errno_names(Macros(cpp, [ERRNO_HEADER]))
+        for name, v in KERNEL_ERRNOS:
+            if v in by_num:
+                sys.exit("gen-flags: kernel-internal %s %d is %s in the headers" % (
+                    name, v, by_num[v]))
+            by_num[v] = name
+        if not by_num or max(by_num) > MAX_ERRNO or min(by_num) < 1:
+            sys.exit("gen-flags: errno numbers of %s out of 1..%d" % (arch, MAX_ERRNO))
+        errnos[arch] = sorted(by_num.items())
+    all_numbers = sorted({v for rows in errnos.values() for v, _ in rows})
+    descr = strerror(all_numbers, tmp.name)
+    libc6_ver = dpkg_version("libc6:amd64") or dpkg_version("libc6")
+
     def lookup(source, arch, name):
         if source == "libc":
             return host_libc.value(name)
@@ -363,6 +468,10 @@ def main():
     w("//     aarch64-linux-gnu/asm")
     w("//   all: libc6-dev:amd64 %s: sys/socket.h (AF_*, SOCK_*), unistd.h (F_OK..)" % libc_ver)
     w("// UAPI headers read (with what they include): %s" % " ".join(UAPI_HEADERS))
+    w("// errno: asm/errno.h (asm-generic/errno.h, errno-base.h) of each arch above, and the")
+    w("//   kernel-internal codes strace names (include/linux/errno.h, listed in the script);")
+    w("//   descriptions: strerror() of libc6:amd64 %s in the C locale, but strace's" % libc6_ver)
+    w("//   own words for ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK")
     w("// Names and their order follow strace's xlat lists; a name the headers lack is left")
     w("// out (see the count under each table). Do not edit by hand; regenerate with:")
     w("//   %s > src/decode/tables.rs" % cmd)
@@ -435,6 +544,44 @@ def main():
                 rust, ty, v if ty == "i64" else "%#x" % v, cname))
         else:
             sys.exit("gen-flags: %s differs between arches; not supported" % cname)
+
+    # errno: one table per group of arches with the same numbers (on Linux, x86 and arm64
+    # use the generic values: one table for all, which is how the script shows it).
+    w("")
+    w("pub(super) type ErrnoTable = &'static [(u16, &'static str, &'static str)];")
+    w("")
+    groups = []
+    for arch in ARCHES:
+        key = (errnos[arch], errno_aliases[arch])
+        for g in groups:
+            if g[1] == key:
+                g[0].append(arch)
+                break
+        else:
+            groups.append(([arch], key))
+    for arches, (rows, aliases) in groups:
+        static = "ERRNOS" if len(groups) == 1 else "ERRNOS_" + "_".join(arches)
+        kernel = {n for n, _ in KERNEL_ERRNOS}
+        w("// %s: %d names (%d from the headers, %d kernel-internal)" % (
+            ", ".join(arches), len(rows), len([1 for _, n in rows if n not in kernel]),
+            len([1 for _, n in rows if n in kernel])))
+        w("// (number, name, description), by number; aliases left out: %s" % " ".join(
+            "%s=%s" % a for a in aliases))
+        w("static %s: [(u16, &str, &str); %d] = [" % (static, len(rows)))
+        for v, n in rows:
+            w("    (%d, %s, %s)," % (v, rust_str(n), rust_str(STRACE_WORDING.get(n, descr[v]))))
+        w("];")
+    w("pub(super) fn errnos(arch: Arch) -> ErrnoTable {")
+    if len(groups) == 1:
+        w("    let _ = arch;")
+        w("    &ERRNOS")
+    else:
+        w("    match arch {")
+        for arches, _ in groups:
+            w("        %s => &ERRNOS_%s," % (" | ".join(RUST_ARCH[a] for a in arches),
+                                            "_".join(arches)))
+        w("    }")
+    w("}")
     sys.stdout.write("\n".join(out) + "\n")
 
 

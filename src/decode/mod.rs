@@ -9,6 +9,9 @@
 //! also covers the one decoder that needs another argument (a socket's protocol is named
 //! by its family).
 //!
+//! [`errno_name`] and [`errno_description`] name a syscall's error return as strace does
+//! (`-1 ENOENT (No such file or directory)`).
+//!
 //! The named constants live in tables.rs, generated from the kernel's UAPI headers by
 //! scripts/gen-flags.py (its header says which package and how to regenerate it), per
 //! architecture where values differ (open flags between x86 and arm64, for one).
@@ -269,6 +272,37 @@ pub fn decode_arg(
 /// Whether strace prints open's mode at all: only when the flags create a file.
 pub fn open_mode_used(flags: u64) -> bool {
     flags & (tables::O_CREAT | tables::O_TMPFILE_BIT) != 0
+}
+
+/// The errno name of a syscall's return value `ret`, as strace prints it after `= -1`:
+/// `ENOENT` for -2. Only -4095..=-1 are errors (the kernel's MAX_ERRNO); a value there
+/// with no name (-41, -519...) is None, like every value outside it. Where names share a
+/// number, strace's is the one: EAGAIN (not EWOULDBLOCK), EDEADLK (not EDEADLOCK),
+/// EOPNOTSUPP (not ENOTSUP). The kernel-internal codes a tracer sees at syscall exit
+/// (ERESTARTSYS 512...) are named too; strace prints the value of the four ERESTART*
+/// ones as `?` (the program sees EINTR or a restart instead).
+pub fn errno_name(ret: i64, arch: Arch) -> Option<&'static str> {
+    errno_entry(ret, arch).map(|&(_, name, _)| name)
+}
+
+/// The description strace prints in parentheses after the name: glibc's strerror()
+/// (`No such file or directory` for -2, `Unknown error 515` for ENOIOCTLCMD), or strace's
+/// own words for the ERESTART* codes (`To be restarted if SA_RESTART is set`). None
+/// exactly where [`errno_name`] is None.
+pub fn errno_description(ret: i64, arch: Arch) -> Option<&'static str> {
+    errno_entry(ret, arch).map(|&(_, _, description)| description)
+}
+
+fn errno_entry(ret: i64, arch: Arch) -> Option<&'static (u16, &'static str, &'static str)> {
+    if !(-4095..=-1).contains(&ret) {
+        return None;
+    }
+    let errno = u16::try_from(-ret).ok()?;
+    let table = tables::errnos(arch);
+    table
+        .binary_search_by_key(&errno, |&(n, _, _)| n)
+        .ok()
+        .map(|i| &table[i])
 }
 
 /// Appends the protocol of a socket of `family`: `IPPROTO_TCP` for AF_INET and AF_INET6,

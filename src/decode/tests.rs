@@ -308,3 +308,114 @@ fn write_appends() {
         "openat(AT_FDCWD, \"/x\", O_WRONLY|O_CREAT|O_TRUNC, 0644)"
     );
 }
+
+/// How strace 6.1 named syscall errors on x86_64 (scripts/strace-cases/errno.py): real
+/// failing calls, and every number in 1..=4095 injected.
+const STRACE_ERRNO_X86_64: &str = include_str!("testdata/strace-errno-x86_64.tsv");
+
+const ALL_ARCHES: [Arch; 3] = [Arch::X86_64, Arch::Aarch64, Arch::I386];
+
+#[test]
+fn errno_names() {
+    for arch in ALL_ARCHES {
+        let name = |ret| errno_name(ret, arch);
+        assert_eq!(name(-1), Some("EPERM"));
+        assert_eq!(name(-2), Some("ENOENT"));
+        assert_eq!(name(-9), Some("EBADF"));
+        assert_eq!(name(-11), Some("EAGAIN"));
+        assert_eq!(name(-35), Some("EDEADLK"));
+        assert_eq!(name(-95), Some("EOPNOTSUPP"));
+        assert_eq!(name(-133), Some("EHWPOISON"));
+        assert_eq!(name(-512), Some("ERESTARTSYS"));
+        assert_eq!(name(-513), Some("ERESTARTNOINTR"));
+        assert_eq!(name(-514), Some("ERESTARTNOHAND"));
+        assert_eq!(name(-515), Some("ENOIOCTLCMD"));
+        assert_eq!(name(-516), Some("ERESTART_RESTARTBLOCK"));
+        assert_eq!(name(-530), Some("ERECALLCONFLICT"));
+        // Not errors, or no name: 41 and 58 are unused, 519 (ENOPARAM) and 531 (ENOGRACE)
+        // strace does not name.
+        for ret in [
+            0,
+            5,
+            -41,
+            -58,
+            -134,
+            -519,
+            -520,
+            -531,
+            -4095,
+            -4096,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            assert_eq!(name(ret), None, "{ret}");
+            assert_eq!(errno_description(ret, arch), None, "{ret}");
+        }
+    }
+}
+
+#[test]
+fn errno_descriptions() {
+    let d = |ret| errno_description(ret, Arch::X86_64);
+    assert_eq!(d(-2), Some("No such file or directory"));
+    assert_eq!(d(-11), Some("Resource temporarily unavailable"));
+    assert_eq!(d(-512), Some("To be restarted if SA_RESTART is set"));
+    assert_eq!(d(-513), Some("To be restarted"));
+    assert_eq!(d(-514), Some("To be restarted if no handler"));
+    assert_eq!(d(-516), Some("Interrupted by signal"));
+    assert_eq!(d(-515), Some("Unknown error 515"));
+}
+
+#[test]
+fn errno_the_same_on_every_arch() {
+    for n in 1..=4096 {
+        let x86 = (
+            errno_name(-n, Arch::X86_64),
+            errno_description(-n, Arch::X86_64),
+        );
+        for arch in [Arch::Aarch64, Arch::I386] {
+            assert_eq!((errno_name(-n, arch), errno_description(-n, arch)), x86);
+        }
+    }
+}
+
+#[test]
+fn errno_as_strace_printed() {
+    let mut injected = std::collections::BTreeSet::new();
+    let mut calls = 0;
+    for line in STRACE_ERRNO_X86_64.lines().filter(|l| !l.starts_with('#')) {
+        let f: Vec<&str> = line.split('\t').collect();
+        assert_eq!(f.len(), 5, "bad line {line:?}");
+        let (n, how, value, name, description) =
+            (f[0].parse::<i64>().unwrap(), f[1], f[2], f[3], f[4]);
+        assert_eq!(errno_name(-n, Arch::X86_64), Some(name), "{line}");
+        assert_eq!(
+            errno_description(-n, Arch::X86_64),
+            Some(description),
+            "{line}"
+        );
+        // strace prints ? for the value of the four ERESTART* codes only.
+        let restart = [
+            "ERESTARTSYS",
+            "ERESTARTNOINTR",
+            "ERESTARTNOHAND",
+            "ERESTART_RESTARTBLOCK",
+        ];
+        assert_eq!(value == "?", restart.contains(&name), "{line}");
+        if how == "inject" {
+            injected.insert(n);
+        } else {
+            calls += 1;
+        }
+    }
+    assert!(calls >= 20, "{calls} real calls");
+    // Every number strace left unnamed is unnamed here too.
+    for n in 1..=4095 {
+        assert_eq!(
+            errno_name(-n, Arch::X86_64).is_some(),
+            injected.contains(&n),
+            "errno {n}"
+        );
+    }
+    assert_eq!(injected.len(), 148);
+}
