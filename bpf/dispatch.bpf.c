@@ -31,7 +31,7 @@ const volatile bool read_ppid = true;        /* false when BTF cannot vouch for 
 const volatile bool capture_argv = true;     /* false: argv never leaves the kernel */
 const volatile bool kernel_btf = false;      /* the BTF in use is the running kernel's own */
 const volatile bool use_ringbuf = true;      /* else the perf event array */
-const volatile __u64 wakeup_bytes = 0;       /* 0: wake the reader for every record */
+const volatile __u64 wakeup_every = 1;       /* records per CPU per reader wakeup (power of two; 0: never) */
 const volatile __s32 nr_execveat = -1;
 const volatile __s32 nr_execveat_compat = -1; /* in the i386 table */
 const volatile __u32 nr_syscalls = 0;        /* size of this architecture's table */
@@ -158,6 +158,16 @@ static __always_inline bool in_compat_syscall(void)
 #define STOP (-1) /* no record: not a syscall, ignored or filtered out */
 #define MISS (-2) /* no handler for this number: counted in dispatch_miss */
 
+/* The filters, with no subprogram call when none is set but the logger's own exclusion
+ * (the common case). The call to wanted() stays in the program either way, so a kernel
+ * that refuses tail calls with subprograms refuses this dispatcher whatever the options. */
+static __always_inline int admitted(void)
+{
+	if (!filter_tgid && !filter_by_uid && !filter_by_comm)
+		return !self_tgid || (bpf_get_current_pid_tgid() >> 32) != self_tgid;
+	return wanted();
+}
+
 /* Common head of both dispatchers: returns the table key of the syscall to handle (the
  * number, or compat_base + number for an ia32 syscall), or STOP or MISS. */
 static __always_inline long admit(struct bpf_raw_tracepoint_args *ctx)
@@ -178,7 +188,7 @@ static __always_inline long admit(struct bpf_raw_tracepoint_args *ctx)
 		key = MAX_SYSCALLS;
 	if (key < MAX_SYSCALLS && syscall_handler[key] == HANDLER_IGNORE)
 		return STOP;
-	if (!wanted())
+	if (!admitted())
 		return STOP;
 	return key < MAX_SYSCALLS ? key : MISS;
 }
@@ -245,27 +255,17 @@ static __always_inline void fill_header(struct record_header *h, long key, __u8 
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
-/* What a record of `size` bytes takes in the ring: an 8-byte header, then the data
- * rounded up to 8 bytes (BPF_RINGBUF_HDR_SZ and the kernel's round_up in ringbuf). */
-#define RINGBUF_FOOTPRINT(size) ((((size) + 8) + 7) & ~7ULL)
-
-static __always_inline long ringbuf_flags(__u64 size)
+/* The ring buffer's wakeup for the record this CPU is about to count as emitted: one
+ * forced wakeup per wakeup_every records of a CPU, none in between. The decision costs a
+ * mask on a counter the record updates anyway; asking the ring for its backlog
+ * (bpf_ringbuf_query) on every record cost more. The reader does not depend on wakeups to
+ * keep up: it reads again while the ring holds records and, when idle, polls every 100 ms
+ * (src/reader.rs), so a wakeup only shortens an idle reader's nap. */
+static __always_inline long wake_flags(struct counters *c)
 {
-	__u64 avail;
-
-	if (!wakeup_bytes)
-		return 0;
-	/* Wake the reader once, when this record takes the backlog over the threshold. A
-	 * reader that is behind is awake anyway (its poll returns while data is pending), and
-	 * an idle one polls with a short timeout: waking it per record would cost every
-	 * logged syscall an irq_work. The step is the record's footprint, not its size: with
-	 * the size, a backlog growing in 64-byte steps could jump over the 56-byte window
-	 * below the threshold and never wake the reader, which then read one batch per poll
-	 * timeout while the ring stayed full. Asked before the record is reserved. */
-	avail = bpf_ringbuf_query(&events_rb, BPF_RB_AVAIL_DATA);
-	return avail < wakeup_bytes && avail + RINGBUF_FOOTPRINT(size) >= wakeup_bytes ?
-		       BPF_RB_FORCE_WAKEUP :
-		       BPF_RB_NO_WAKEUP;
+	if (!wakeup_every || !c)
+		return BPF_RB_NO_WAKEUP;
+	return (c->emitted & (wakeup_every - 1)) == 0 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
 static __always_inline void output(void *ctx, void *data, __u64 size)
@@ -274,7 +274,7 @@ static __always_inline void output(void *ctx, void *data, __u64 size)
 	long err;
 
 	if (use_ringbuf)
-		err = bpf_ringbuf_output(&events_rb, data, size, ringbuf_flags(size));
+		err = bpf_ringbuf_output(&events_rb, data, size, wake_flags(c));
 	else
 		err = bpf_perf_event_output(ctx, &events_pb, BPF_F_CURRENT_CPU, data, size);
 	if (!c)
@@ -439,7 +439,7 @@ static __always_inline int handle_simple(struct bpf_raw_tracepoint_args *ctx, lo
 	if (use_ringbuf) {
 		/* Filled in place in the ring: no copy from the stack. */
 		struct counters *c = cpu_counters();
-		long flags = ringbuf_flags(sizeof(h));
+		long flags = wake_flags(c);
 		struct record_header *r = bpf_ringbuf_reserve(&events_rb, sizeof(*r), 0);
 
 		if (c) {

@@ -138,10 +138,10 @@ pub struct RunArgs {
     #[arg(long, hide = true, value_parser = parse_ring_size, default_value = "4194304")]
     pub ringbuf_bytes: u32,
 
-    /// Backlog in bytes that wakes the reader (default: a quarter of the ring; tests use a
-    /// value above the ring size to prove the reader needs no wakeup while records wait)
-    #[arg(long, hide = true, value_name = "BYTES")]
-    pub ringbuf_wakeup_bytes: Option<u64>,
+    /// Records per CPU between two wakeups of the reader (a power of two; 0: never; tests
+    /// use 0 to prove the reader needs no wakeup while records wait)
+    #[arg(long, hide = true, value_name = "N", default_value_t = 1024, value_parser = parse_wake_every)]
+    pub ringbuf_wake_every: u64,
 
     /// Perf buffer pages per CPU (a power of two)
     #[arg(long, hide = true, value_parser = parse_pow2_pages, default_value = "256")]
@@ -187,6 +187,15 @@ fn parse_ring_size(s: &str) -> Result<u32, String> {
         return Err(format!("{n} is not a power of two of at least 4096"));
     }
     Ok(n)
+}
+
+fn parse_wake_every(s: &str) -> Result<u64, String> {
+    let n: u64 = s.parse().map_err(|e| format!("{e}"))?;
+    if n == 0 || n.is_power_of_two() {
+        Ok(n)
+    } else {
+        Err("a power of two, or 0 for never".into())
+    }
 }
 
 fn parse_pow2_pages(s: &str) -> Result<usize, String> {

@@ -35,8 +35,9 @@ pub struct LoadConfig<'a> {
     pub btf: &'a Btf,
     pub filters: Filters,
     pub ringbuf_bytes: u32,
-    /// Wake the reader only once this much is pending (0: for every record).
-    pub wakeup_bytes: u64,
+    /// Records per CPU between two ring-buffer wakeups of the reader (a power of two; 1:
+    /// every record; 0: never).
+    pub wakeup_every: u64,
     pub capture_argv: bool,
     /// --args: per table key (native numbers, then compat_base + i386 numbers) the
     /// arguments to read from user memory (see enum arg_kind in bpf/dispatch.h); None
@@ -56,7 +57,7 @@ impl<'a> LoadConfig<'a> {
             btf,
             filters: Filters::default(),
             ringbuf_bytes: 1 << 16,
-            wakeup_bytes: 0,
+            wakeup_every: 1,
             capture_argv: true,
             arg_captures: None,
             string_size: 256,
@@ -223,7 +224,7 @@ pub fn load<'obj>(
     rodata.capture_argv = cfg.capture_argv;
     rodata.kernel_btf = cfg.btf.source == BtfSource::Sysfs;
     rodata.use_ringbuf = cfg.transport == Transport::RingBuf;
-    rodata.wakeup_bytes = cfg.wakeup_bytes;
+    rodata.wakeup_every = cfg.wakeup_every;
     let table = cfg.table;
     let execveat = |arch| syscalls::number(arch, "execveat").map_or(-1, |n| n as i32);
     rodata.nr_execveat = execveat(table.arch);

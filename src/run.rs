@@ -160,9 +160,7 @@ fn load_and_attach<'s>(
             exclude_tgid: (!args.include_self).then(std::process::id),
         },
         ringbuf_bytes: args.ringbuf_bytes,
-        wakeup_bytes: args
-            .ringbuf_wakeup_bytes
-            .unwrap_or(u64::from(args.ringbuf_bytes / 4)),
+        wakeup_every: args.ringbuf_wake_every,
         capture_argv: !args.no_argv,
         arg_captures: setup.arg_captures.clone(),
         string_size: args.string_size,

@@ -28,16 +28,16 @@ fn reader_reads_continuously_while_the_ring_is_full() {
     let calls: u64 = 2_000_000;
     let mut storm = BINS.actor(&["--calls", &calls.to_string(), "--pin", "1"]);
     let pid = storm.id().to_string();
-    // No wakeup is ever sent (threshold above the ring's size): the old failure's shape,
-    // where the reader depended on a wakeup that never came.
+    // No wakeup is ever sent: the old failure's shape, where the reader depended on a
+    // wakeup that never came.
     let logger = BINS.start_logger(&[
         "--json",
         "--pid",
         &pid,
         "--ringbuf-bytes",
         "65536",
-        "--ringbuf-wakeup-bytes",
-        "1048576",
+        "--ringbuf-wake-every",
+        "0",
     ]);
     pin(logger.child.id(), 0);
     let mut lines = logger.wait_for(Duration::from_secs(30), |l| {
