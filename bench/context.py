@@ -25,6 +25,19 @@ N_LOGGED = 50_000
 # original example's ignore list, so such a tracer ignores it; we then log it by telling our
 # logger --no-default-ignore --ignore uname, and bcc --log 115. BENCH_LOGGED forces a choice.
 NR = {"getppid": 110, "getgroups": 115}
+# `--args` (section 5): the logged syscalls whose arguments are captured, as the traced
+# program names them. lseek(fd, 0, SEEK_SET) on /dev/null: numeric arguments only, the
+# registers are copied; openat(AT_FDCWD, ARGS_PATH, O_RDONLY): registers and one bounded
+# bpf_probe_read_user_str of the path (ARGS_PATH must match bench/syscall_loop.c).
+ARGS_SYSCALLS = {"numeric": "lseek", "path": "openat"}
+ARGS_PATH = "/nonexistent-tailcall-bench/path"
+# Calls per sample: a record is 112 B with the registers, 148 B with the path too (+8 B of
+# ring header): 25k x 156 B = 3.9 MB stays below a quarter of the 16 MiB ring, as N_LOGGED
+# does without arguments.
+N_ARGS = 25_000
+# Bound of a string read: the logger's default --string-size, passed explicitly, and the
+# bound of the reference program's read (bench/empty_rawtp.c `str`).
+STRING_SIZE = 256
 N_EXEC = 1000            # self re-executions per sample
 PHASE_MAXSEC = 2         # a slow tracer (bpftrace) stops a sample early
 # Syscalls of one execve iteration of the static traced program besides execve itself:

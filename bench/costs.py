@@ -1,45 +1,60 @@
 # SPDX-License-Identifier: Apache-2.0
 """Sections 1 and 2: in-kernel cost per run (kernel.bpf_stats_enabled=1, run_time_ns/run_cnt
 deltas of the tracer's programs) and added cost per call seen by the traced program
-(bpf_stats off, ns per call), for an ignored syscall, the logged one and execve."""
+(bpf_stats off, ns per call), for an ignored syscall, the logged one and execve. Also the
+cost sessions of section 5 (`--args`): a syscall with numeric arguments and openat of a
+fixed path, with and without --args, next to the empty program and two reference programs
+(the pt_regs copy alone, and with one bounded string read)."""
+import os
 import time
 
-from context import EXEC_EXTRA_SYSCALLS, N_EXEC, N_IGNORED, N_LOGGED
+from context import ARGS_PATH, ARGS_SYSCALLS, EXEC_EXTRA_SYSCALLS, N_ARGS, N_EXEC, N_IGNORED, N_LOGGED, \
+    STRING_SIZE
 from peers import logged_args
 from processes import fd_progs, prog_names, remove_files, set_stats
 from tracers import Server, Tracer, delta, med
 
-SESSIONS = (
-    # label, kind, extra args, what the non-execve syscalls of an exec iteration cost
-    ("none", "none", (), None),
-    ("empty", "empty", (), "ignored"),
-    ("tail", "ours", ("--dispatch", "tail"), "logged"),
-    ("inline", "ours", ("--dispatch", "inline"), "logged"),
-    ("tail-skip-others", "ours", ("--dispatch", "tail", "--skip-others"), "ignored"),
-    ("bpftrace", "bpftrace", (), "logged"),
-    ("bcc", "bcc", (), "logged"),
-)
 PHASES = ("ignored", "logged", "execve")
+ARGS_PHASES = ("numeric", "path")       # section 5: the syscalls of ARGS_SYSCALLS
+CALLS = {"ignored": N_IGNORED, "logged": N_LOGGED, "execve": N_EXEC, "numeric": N_ARGS, "path": N_ARGS}
+SESSIONS = (
+    # label, kind, extra args, what the non-execve syscalls of an exec iteration cost, phases
+    ("none", "none", (), None, PHASES + ARGS_PHASES),
+    ("empty", "empty", (), "ignored", PHASES + ARGS_PHASES),
+    # References for --args: one bpf_probe_read_kernel of pt_regs, and that plus one
+    # bpf_probe_read_user_str of openat's path (bench/empty_rawtp.c).
+    ("empty-regs", "empty", ("regs",), None, ARGS_PHASES),
+    ("empty-str", "empty", ("str", str(STRING_SIZE)), None, ARGS_PHASES),
+    ("tail", "ours", ("--dispatch", "tail"), "logged", PHASES + ARGS_PHASES),
+    ("tail-args", "ours", ("--dispatch", "tail", "--args", "--string-size", str(STRING_SIZE)), None,
+     ("ignored", "logged") + ARGS_PHASES),
+    ("inline", "ours", ("--dispatch", "inline"), "logged", PHASES),
+    ("tail-skip-others", "ours", ("--dispatch", "tail", "--skip-others"), "ignored", PHASES),
+    ("bpftrace", "bpftrace", (), "logged", PHASES),
+    ("bcc", "bcc", (), "logged", PHASES),
+)
 
 
 def measure(ctx):
     """Every session of SESSIONS, ROUNDS times: (summary by label, the raw rounds)."""
     rounds = []
     for rnd in range(ctx.cfg.rounds):
-        for label, kind, extra, _ in SESSIONS:
-            r = cost_session(ctx, label, kind, extra, rnd)
+        for label, kind, extra, _, phases in SESSIONS:
+            if kind == "empty" and extra and os.uname().machine != "x86_64":
+                continue  # the reference programs know x86_64's pt_regs only
+            r = cost_session(ctx, label, kind, extra, rnd, phases)
             rounds.append(r)
-            un = med([s["ns_per_call"] for s in r["stats_off"]["ignored"]])
-            gp = med([s["ns_per_call"] for s in r["stats_off"]["logged"]])
-            ctx.log(f"  round {rnd} {label}: uname {un:.0f} ns/call, {ctx.logged} {gp:.0f} ns/call")
+            ctx.log(f"  round {rnd} {label}: " + ", ".join(
+                f"{syscall_of(sc, ctx.logged)} {med([s['ns_per_call'] for s in r['stats_off'][sc]]):.0f} ns/call"
+                for sc in phases if sc != "execve"))
     return summarize_costs(rounds), rounds
 
 
 def syscall_of(phase, logged):
-    return {"ignored": "uname", "logged": logged}.get(phase, phase)
+    return {"ignored": "uname", "logged": logged, **ARGS_SYSCALLS}.get(phase, phase)
 
 
-def cost_session(ctx, label, kind, extra, rnd):
+def cost_session(ctx, label, kind, extra, rnd, phases=PHASES):
     srv = Server(ctx)
     tr = Tracer(ctx, kind, label, list(extra) + logged_args(kind, ctx.logged), out_name=f"cost-{label}-{rnd}.out")
     ctx.wait_quiet(f"cost {label}")
@@ -61,7 +76,7 @@ def cost_session(ctx, label, kind, extra, rnd):
         modes = ("stats_on", "stats_off")
     else:
         modes = ("stats_off",)
-    plan = [(mode, sc, n) for mode in modes for sc, n in zip(PHASES, (N_IGNORED, N_LOGGED, N_EXEC))]
+    plan = [(mode, sc, CALLS[sc]) for mode in modes for sc in phases]
     for mode, sc, n in plan:
         set_stats(mode == "stats_on")
         samples = []
@@ -115,25 +130,28 @@ def summarize_costs(rounds):
     for r in rounds:
         by.setdefault(r["label"], []).append(r)
     out = {}
-    for label, kind, extra, exec_extra in SESSIONS:
+    for label, kind, extra, exec_extra, phases in SESSIONS:
         rs = by.get(label, [])
         if not rs:
             continue
         row = {}
-        for sc in PHASES:
+        for sc in phases:
             row[f"{sc}_ns_per_call"] = med([s["ns_per_call"] for r in rs for s in r["stats_off"].get(sc, [])])
         if kind != "none":
             bg = med([r["background"]["ns_per_run"] for r in rs])
             row["background_ns_per_run"] = bg
             row["background_runs_per_s"] = med([r["background"]["runs_per_s"] for r in rs])
-            row["ignored_ns_per_event"] = per_event([s for r in rs for s in r["stats_on"]["ignored"]], bg)
-            row["logged_ns_per_event"] = per_event([s for r in rs for s in r["stats_on"]["logged"]], bg)
-            extra_cost = row[f"{exec_extra}_ns_per_event"]
-            row["execve_ns_per_event"] = per_event([s for r in rs for s in r["stats_on"]["execve"]], bg,
-                                                   extra_cost, EXEC_EXTRA_SYSCALLS)
-            row["ignored_ns_per_run_raw"] = med([s["time_ns"] / s["runs"] for r in rs
-                                               for s in r["stats_on"]["ignored"] if s["runs"]])
-            seen = [s["counters"]["seen"] / s["n"] for r in rs for s in r["stats_on"]["execve"]
+            for sc in phases:
+                if sc != "execve":
+                    row[f"{sc}_ns_per_event"] = per_event([s for r in rs for s in r["stats_on"][sc]], bg)
+            if "execve" in phases:
+                extra_cost = row[f"{exec_extra}_ns_per_event"]
+                row["execve_ns_per_event"] = per_event([s for r in rs for s in r["stats_on"]["execve"]], bg,
+                                                       extra_cost, EXEC_EXTRA_SYSCALLS)
+            if "ignored" in phases:
+                row["ignored_ns_per_run_raw"] = med([s["time_ns"] / s["runs"] for r in rs
+                                                   for s in r["stats_on"]["ignored"] if s["runs"]])
+            seen = [s["counters"]["seen"] / s["n"] for r in rs for s in r["stats_on"].get("execve", [])
                     if s.get("counters") and s["n"]]
             if seen:
                 row["execve_admitted_per_iteration"] = med(seen)
@@ -141,6 +159,10 @@ def summarize_costs(rounds):
                      if s.get("counters")]
             if drops:
                 row["dropped_during_cost_phases"] = sum(drops)
+            faults = [s["counters"]["read_faults"] for r in rs for ph in r["stats_on"].values() for s in ph
+                      if s.get("counters")]
+            if faults:
+                row["read_faults_during_cost_phases"] = sum(faults)
             progs = {}
             for r in rs:
                 for pid_, p in r.get("progs", {}).items():
@@ -149,7 +171,7 @@ def summarize_costs(rounds):
             # Tail-called programs: does the kernel count their runs separately?
             hc = 0
             for r in rs:
-                for s in r["stats_on"]["logged"]:
+                for s in r["stats_on"].get("logged", []):
                     runs = sorted((v[1] for v in s["progs"].values()), reverse=True)
                     hc = max(hc, runs[1] if len(runs) > 1 else 0)
             row["tail_called_progs_counted"] = hc > 0
@@ -158,7 +180,7 @@ def summarize_costs(rounds):
     none = out.get("none", {})
     empty = out.get("empty", {})
     for label, row in out.items():
-        for sc in PHASES:
+        for sc in CALLS:
             base = none.get(f"{sc}_ns_per_call")
             v = row.get(f"{sc}_ns_per_call")
             if base and v:
@@ -169,3 +191,57 @@ def summarize_costs(rounds):
             if e and k:
                 row[f"{sc}_ratio_to_empty"] = k / e
     return out
+
+
+def args_summary(costs, logged):
+    """Section 5 from the cost sessions: per logged syscall (no arguments, numeric ones, a
+    path), our tail dispatcher's in-kernel ns per call without and with --args, their ratio
+    and their ratios to the empty program; the estimate of the string read (openat minus
+    lseek, both with --args; and that minus the same difference without --args, which is
+    the syscalls' own doing) and the reference programs' costs, all from the same run."""
+    tail, targs = costs.get("tail", {}), costs.get("tail-args", {})
+    empty, regs, strp = costs.get("empty", {}), costs.get("empty-regs", {}), costs.get("empty-str", {})
+    none = costs.get("none", {})
+
+    def sub(a, b):
+        return a - b if a is not None and b is not None else None
+
+    def div(a, b):
+        return a / b if a is not None and b else None
+
+    rows = []
+    for phase, what in (("logged", "no arguments: the registers are copied all the same"),
+                        ("numeric", "numeric arguments: the registers are copied"),
+                        ("path", "a path: the registers, and one bounded bpf_probe_read_user_str")):
+        without, with_ = tail.get(f"{phase}_ns_per_event"), targs.get(f"{phase}_ns_per_event")
+        floor = empty.get(f"{phase}_ns_per_event")
+        rows.append({"phase": phase, "what": what,
+                     "without_ns": without, "with_ns": with_, "added_ns": sub(with_, without),
+                     "ratio": div(with_, without), "empty_ns": floor,
+                     "without_x_empty": div(without, floor), "with_x_empty": div(with_, floor),
+                     "none_ns_per_call": none.get(f"{phase}_ns_per_call"),
+                     "without_ns_per_call": tail.get(f"{phase}_ns_per_call"),
+                     "with_ns_per_call": targs.get(f"{phase}_ns_per_call")})
+    by = {r["phase"]: r for r in rows}
+    return {
+        "syscalls": {"logged": logged, **ARGS_SYSCALLS}, "path": ARGS_PATH, "path_bytes": len(ARGS_PATH) + 1,
+        "string_size": STRING_SIZE, "rows": rows,
+        # What a path adds over numeric arguments, both with --args: the string read, the
+        # capture's bookkeeping and the longer record.
+        "string_read_ns": sub(by["path"]["with_ns"], by["numeric"]["with_ns"]),
+        # The same without --args: the syscalls' own effect on the same program (presumably
+        # caches left colder by openat's path walk than by lseek), not the string read.
+        "path_minus_numeric_without_ns": sub(by["path"]["without_ns"], by["numeric"]["without_ns"]),
+        # What --args adds to openat beyond what it adds to lseek: the path's own share.
+        "string_read_net_ns": sub(by["path"]["added_ns"], by["numeric"]["added_ns"]),
+        "reference": {"empty_ns": empty.get("numeric_ns_per_event"),
+                      "regs_ns": regs.get("numeric_ns_per_event"),
+                      "regs_copy_ns": sub(regs.get("numeric_ns_per_event"), empty.get("numeric_ns_per_event")),
+                      "regs_openat_ns": regs.get("path_ns_per_event"),
+                      "str_openat_ns": strp.get("path_ns_per_event"),
+                      "one_string_read_ns": sub(strp.get("path_ns_per_event"), regs.get("path_ns_per_event"))},
+        # An ignored syscall (uname) is not touched by --args: the same cost either way.
+        "ignored_without_ns": tail.get("ignored_ns_per_event"), "ignored_with_ns": targs.get("ignored_ns_per_event"),
+        "read_faults": targs.get("read_faults_during_cost_phases"),
+        "dropped": targs.get("dropped_during_cost_phases"),
+    }

@@ -4,6 +4,13 @@
  * and attached with the bpf(2) syscall alone (no libbpf, no object file, nothing to go
  * stale). Prints "attached prog_id=N" once it is attached, then waits for SIGINT/SIGTERM
  * or for stdin to close, and exits (closing the link detaches it).
+ *
+ *   empty_rawtp              the empty program
+ *   empty_rawtp regs         one bpf_probe_read_kernel of pt_regs per syscall: what
+ *                            `tailcall-logger --args` does to get the argument registers
+ *   empty_rawtp str SIZE     the same, and for openat one bpf_probe_read_user_str of its
+ *                            path (at most SIZE bytes, 2..256): the reference for the cost
+ *                            of one bounded string read (x86_64 only, like `regs`)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,7 +20,12 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/syscall.h>
+#include <stdlib.h>
+#include <stddef.h>
 #include <linux/bpf.h>
+#if defined(__x86_64__)
+#include <asm/ptrace.h>
+#endif
 
 static long bpf(int cmd, union bpf_attr *attr)
 {
@@ -28,12 +40,60 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
-int main(void)
+#define INSN(c, d, s, o, i) ((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
+#define STR_MAX 256
+
+/* The program of a mode into insns; returns the instruction count, 0 for a bad mode. */
+static int program(int argc, char **argv, struct bpf_insn *insns, const char **name)
 {
-	struct bpf_insn insns[] = {
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
-		{ .code = BPF_JMP | BPF_EXIT },
-	};
+	int n = 0;
+
+	*name = "bench_empty";
+	if (argc > 1) {
+#if defined(__x86_64__)
+		const int regs_off = -(int)sizeof(struct pt_regs);
+		const int buf_off = regs_off - STR_MAX;
+		int str = !strcmp(argv[1], "str");
+		long size = str && argc > 2 ? strtol(argv[2], NULL, 10) : 0;
+
+		if (!str && strcmp(argv[1], "regs"))
+			return 0;
+		if (str && (size < 2 || size > STR_MAX))
+			return 0;
+		*name = str ? "bench_regs_str" : "bench_regs";
+		/* r6 = ctx; r3 = ctx->args[0] (pt_regs *); copy it to the stack. */
+		insns[n++] = INSN(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_6, BPF_REG_1, 0, 0);
+		insns[n++] = INSN(BPF_LDX | BPF_MEM | BPF_DW, BPF_REG_3, BPF_REG_6, 0, 0);
+		insns[n++] = INSN(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_1, BPF_REG_10, 0, 0);
+		insns[n++] = INSN(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_1, 0, 0, regs_off);
+		insns[n++] = INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_2, 0, 0, (int)sizeof(struct pt_regs));
+		insns[n++] = INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_probe_read_kernel);
+		if (str) {
+			/* if ctx->args[1] == openat: read the string its rsi points to. */
+			insns[n++] = INSN(BPF_LDX | BPF_MEM | BPF_DW, BPF_REG_2, BPF_REG_6, 8, 0);
+			insns[n++] = INSN(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_2, 0, 5, __NR_openat);
+			insns[n++] = INSN(BPF_LDX | BPF_MEM | BPF_DW, BPF_REG_3, BPF_REG_10,
+					  regs_off + (int)offsetof(struct pt_regs, rsi), 0);
+			insns[n++] = INSN(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_1, BPF_REG_10, 0, 0);
+			insns[n++] = INSN(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_1, 0, 0, buf_off);
+			insns[n++] = INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_2, 0, 0, (int)size);
+			insns[n++] = INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_probe_read_user_str);
+		}
+#else
+		(void)argv;
+		return 0;
+#endif
+	}
+	insns[n++] = INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0);
+	insns[n++] = INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	struct bpf_insn insns[32];
+	const char *name;
+	int insn_cnt = program(argc, argv, insns, &name);
 	char log[4096] = "";
 	union bpf_attr load, open, info_attr;
 	struct bpf_prog_info info;
@@ -41,15 +101,20 @@ int main(void)
 	int prog_fd, link_fd;
 	char c;
 
+	if (!insn_cnt) {
+		fprintf(stderr, "usage: empty_rawtp [regs | str SIZE]   (SIZE 2..%d; regs and str: x86_64)\n",
+			STR_MAX);
+		return 2;
+	}
 	memset(&load, 0, sizeof(load));
 	load.prog_type = BPF_PROG_TYPE_RAW_TRACEPOINT;
 	load.insns = (uint64_t)(uintptr_t)insns;
-	load.insn_cnt = sizeof(insns) / sizeof(insns[0]);
+	load.insn_cnt = (uint32_t)insn_cnt;
 	load.license = (uint64_t)(uintptr_t)"GPL";
 	load.log_buf = (uint64_t)(uintptr_t)log;
 	load.log_size = sizeof(log);
 	load.log_level = 1;
-	strncpy(load.prog_name, "bench_empty", sizeof(load.prog_name) - 1);
+	strncpy(load.prog_name, name, sizeof(load.prog_name) - 1);
 	prog_fd = (int)bpf(BPF_PROG_LOAD, &load);
 	if (prog_fd < 0) {
 		fprintf(stderr, "empty_rawtp: BPF_PROG_LOAD: %s\n%s\n", strerror(errno), log);

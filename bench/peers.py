@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The baselines run next to tailcall-logger: the empty raw_tp program (the floor), a
-bpftrace printf one-liner and bcc's tail-call example (bench/bcc_tailcall.py). How each is
-started, told what to log, and how its output is counted after a storm."""
+"""The baselines run next to tailcall-logger: the empty raw_tp program (the floor; with an
+argument, the reference programs of section 5), a bpftrace printf one-liner and bcc's
+tail-call example (bench/bcc_tailcall.py). How each is started, told what to log, and how
+its output is counted after a storm."""
 import os
 import re
 
@@ -12,7 +13,7 @@ from processes import count_lines, grep_lines
 def argv(kind, cfg, target_pid, out, extra):
     """Command line of a peer tracer filtered on target_pid, writing to out."""
     if kind == "empty":
-        return [cfg.empty]
+        return [cfg.empty] + list(extra)  # () the empty program; ("regs",), ("str", SIZE) references
     if kind == "bpftrace":
         prog = ("tracepoint:raw_syscalls:sys_enter /pid == %d/ "
                 "{ printf(\"%%s-%%d %%d\\n\", comm, pid, args->id); }" % target_pid)

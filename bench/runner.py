@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """One whole run, section after section: the run's metadata (machine, commit), which
-syscall to log, then costs, storms, startup and the kernel profile; writes results.json
-and BENCHMARKS.md."""
+syscall to log, then costs, storms, startup, the --args figures and the kernel profile;
+writes results.json and BENCHMARKS.md."""
 import json
 import os
 import subprocess
@@ -61,9 +61,15 @@ def run(ctx):
 
     ctx.log("1+2: in-kernel cost and added cost per call")
     R["costs"], R["cost_samples"] = costs.measure(ctx)
+    R["args"] = costs.args_summary(R["costs"], ctx.logged)
+    for row in R["args"]["rows"]:
+        ctx.log(f"  --args, {costs.syscall_of(row['phase'], ctx.logged)}: {report.fmt(row['without_ns'])} -> "
+                f"{report.fmt(row['with_ns'])} ns in the kernel ({report.fmt(row['ratio'], '.2f')}x)")
 
     ctx.log("3: storms")
     storms.measure(ctx, R)
+    ctx.log("5: --args, the reader under a storm")
+    R["args"]["storms"] = storms.args_storms(ctx)
 
     ctx.log("4: startup")
     R["startup"] = startup.startups(ctx)

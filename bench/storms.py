@@ -3,13 +3,14 @@
 as it can (or at a set rate); what each tracer delivers, what it reports lost, whether the
 two add up, and what its reader costs. Also the highest rate at which ours loses nothing,
 and the in-kernel cost of a logged syscall while the reader is behind, measured (bpf_stats)
-and profiled (perf)."""
+and profiled (perf). Section 5: the same storm with --args, for the reader's CPU per record."""
 import json
 import os
 import subprocess
 import time
 
 import peers
+from context import ARGS_SYSCALLS, STRING_SIZE
 from processes import count_lines, cpu_ns, grep_lines, perf_report, remove_files, rss_parts_kib, set_stats, \
     vm_hwm_kib
 from tracers import Server, Tracer, delta
@@ -21,6 +22,8 @@ STORMS = (("ours", "ours", (), "json"),
           ("ours", "ours", ("--dispatch", "inline"), "json"),
           ("bpftrace", "bpftrace", (), "text"),
           ("bcc", "bcc", (), "text"))
+# Section 5: ours with --args, JSON; the traced program calls these instead of the logged one.
+ARGS_STORMS = (ARGS_SYSCALLS["numeric"], ARGS_SYSCALLS["path"])
 
 
 def measure(ctx, R):
@@ -51,11 +54,30 @@ def measure(ctx, R):
     runs[0]["perf_profile"] = p.get("perf_profile")
 
 
-def storm(ctx, label, kind, extra=(), fmt="json", rate=0, seconds=None, perf_profile=False, stats=False):
-    """The traced program makes the logged syscall as fast as it can (or at `rate`) for
-    `seconds`; every call is logged. read and write (the traced program's request/answer) are
-    ignored so that the calls made while the tracer is attached are exactly the n logged."""
+def args_storms(ctx):
+    """Section 5: a JSON storm of ours with --args for each syscall of ARGS_STORMS (numeric
+    arguments; a path): delivery, losses and the reader's CPU per record."""
+    runs = []
+    for sc in ARGS_STORMS:
+        extra = ("--args", "--string-size", str(STRING_SIZE))
+        s = storm(ctx, "ours", "ours", extra, fmt="json", syscall=sc)
+        s["format"] = "json " + " ".join(extra)
+        s["syscall"] = sc
+        runs.append(s)
+        ctx.log(f"  ours json --args, {sc}: generated {s['generated_per_s'] / 1e6:.2f} M/s, delivered "
+                f"{s['delivered_per_s'] / 1e6:.2f} M/s ({s['delivered_pct']:.1f}%), lost {s['lost_reported']}, "
+                f"exact={s['accounted']}, reader {s.get('reader_cpu_ns_per_record') or 0:.0f} ns CPU/record")
+    return runs
+
+
+def storm(ctx, label, kind, extra=(), fmt="json", rate=0, seconds=None, perf_profile=False, stats=False,
+          syscall=None):
+    """The traced program makes the logged syscall (or `syscall`, which the tracer must log)
+    as fast as it can (or at `rate`) for `seconds`; every call is logged. read and write (the
+    traced program's request/answer) are ignored so that the calls made while the tracer is
+    attached are exactly the n logged."""
     cfg, logged = ctx.cfg, ctx.logged
+    traced = syscall or logged
     seconds = cfg.storm_seconds if seconds is None else seconds
     srv = Server(ctx)
     extra = list(extra) + peers.logged_args(kind, logged)
@@ -76,7 +98,7 @@ def storm(ctx, label, kind, extra=(), fmt="json", rate=0, seconds=None, perf_pro
     if stats:
         set_stats(True)
         snap0 = tr.snapshot()
-    r = srv.run(logged, n, rate, seconds)
+    r = srv.run(traced, n, rate, seconds)
     t_gen = time.perf_counter()
     if stats:
         d = delta(snap0, tr.snapshot())
@@ -103,10 +125,10 @@ def storm(ctx, label, kind, extra=(), fmt="json", rate=0, seconds=None, perf_pro
         s = tr.summary or {}
         if fmt == "json":
             delivered = count_lines(tr.out, f'"pid":{pid},"tid"')
-            getppid = count_lines(tr.out, f'"pid":{pid},"tid"', f'"syscall":"{logged}"')
+            getppid = count_lines(tr.out, f'"pid":{pid},"tid"', f'"syscall":"{traced}"')
         else:
             delivered = count_lines(tr.out, f"syscall_loop-{pid} ")
-            getppid = count_lines(tr.out, f"syscall_loop-{pid} ", f"Another syscall: {logged}")
+            getppid = count_lines(tr.out, f"syscall_loop-{pid} ", f"Another syscall: {traced}")
         lost = s.get("lost")
         res.update(delivered=delivered, delivered_logged=getppid, lost_reported=lost,
                    summary=s, accounted=(lost is not None and delivered + lost == gen and getppid == delivered))

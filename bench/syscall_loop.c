@@ -10,8 +10,12 @@
  *
  * SYSCALL is uname (ignored by the logger by default), getppid (logged as "other"),
  * getgroups (in the default ignore lists too: logged only when a tracer is told so),
- * execve (the process re-executes itself N times, keeping its pid, so an in-kernel pid
- * filter still selects it) or none (the bare loop). RATE is calls per second, paced by
+ * lseek (logged, numeric arguments: lseek(SEEK_FD, 0, SEEK_SET) on /dev/null, opened on
+ * SEEK_FD when "serve" or "run" starts, before any tracer is attached, and inherited across
+ * execve), openat (logged, a path argument: openat(AT_FDCWD, BENCH_PATH, O_RDONLY), which
+ * fails at once with ENOENT; the string is touched before the loop so that it is paged in
+ * and a tracer can read it), execve (the process re-executes itself N times, keeping its
+ * pid, so an in-kernel pid filter still selects it) or none (the bare loop). RATE is calls per second, paced by
  * spinning on the vDSO clock (no syscall); 0 means as fast as possible. MAXSEC stops a
  * slow run early; the answer says how many calls were actually made ("n").
  *
@@ -22,6 +26,7 @@
  * that wants an exact count ignores read and write in the tracer.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +37,11 @@
 #include <sys/utsname.h>
 
 extern char **environ;
+
+/* lseek's fd: /dev/null (its llseek does nothing), a number out of the way of stdio. */
+#define SEEK_FD 63
+/* openat's path: must not exist (one syscall per iteration, nothing to close). */
+static const char bench_path[] = "/nonexistent-tailcall-bench/path";
 
 static uint64_t now_ns(void)
 {
@@ -67,7 +77,7 @@ static void reply(const char *name, uint64_t n, uint64_t elapsed, uint64_t rate)
 	put(buf);
 }
 
-enum kind { K_NONE, K_UNAME, K_GETPPID, K_GETGROUPS, K_EXECVE };
+enum kind { K_NONE, K_UNAME, K_GETPPID, K_GETGROUPS, K_LSEEK, K_OPENAT, K_EXECVE };
 
 static int kind_of(const char *s, enum kind *k)
 {
@@ -79,6 +89,10 @@ static int kind_of(const char *s, enum kind *k)
 		*k = K_GETPPID;
 	else if (!strcmp(s, "getgroups"))
 		*k = K_GETGROUPS;
+	else if (!strcmp(s, "lseek"))
+		*k = K_LSEEK;
+	else if (!strcmp(s, "openat"))
+		*k = K_OPENAT;
 	else if (!strcmp(s, "execve"))
 		*k = K_EXECVE;
 	else
@@ -88,6 +102,28 @@ static int kind_of(const char *s, enum kind *k)
 
 static const char *self_path = "/proc/self/exe";
 static int serving;
+
+/* Before any measurement (and before the driver attaches a tracer): lseek's fd. */
+static void prepare(void)
+{
+	int fd = open("/dev/null", O_RDONLY);
+
+	if (fd < 0 || (fd != SEEK_FD && (dup2(fd, SEEK_FD) != SEEK_FD || close(fd)))) {
+		perror("syscall_loop: /dev/null");
+		_exit(2);
+	}
+}
+
+/* Reads every byte of the path (no syscall), so its page is mapped when the loop starts. */
+static void touch_path(void)
+{
+	const volatile char *p = bench_path;
+	unsigned sum = 0;
+
+	while (*p)
+		sum += (unsigned char)*p++;
+	__asm__ volatile("" : : "r"(sum));
+}
 
 /* Re-executes itself; the image that finds remain == 0 replies and carries on. */
 static void exec_next(uint64_t remain, uint64_t total, uint64_t start, uint64_t maxsec)
@@ -114,6 +150,8 @@ static void measure(enum kind k, const char *name, uint64_t n, uint64_t rate, ui
 		start = now_ns();
 		exec_next(n, n, start, maxsec);
 	}
+	if (k == K_OPENAT)
+		touch_path();
 	period = rate ? 1000000000ull / rate : 0;
 	start = now_ns();
 	deadline = maxsec ? start + maxsec * 1000000000ull : UINT64_MAX;
@@ -137,6 +175,14 @@ static void measure(enum kind k, const char *name, uint64_t n, uint64_t rate, ui
 			break;
 		case K_GETGROUPS:
 			syscall(SYS_getgroups, 0, NULL);
+			break;
+		case K_LSEEK:
+			syscall(SYS_lseek, SEEK_FD, 0, SEEK_SET);
+			break;
+		case K_OPENAT:
+			/* The path must not exist: an fd would need a close, a second syscall. */
+			if (syscall(SYS_openat, AT_FDCWD, bench_path, O_RDONLY) >= 0)
+				_exit(5);
 			break;
 		default:
 			__asm__ volatile("" ::: "memory");
@@ -197,17 +243,19 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc == 2 && !strcmp(argv[1], "serve")) {
+		prepare();
 		serve();
 		return 0;
 	}
 	if (argc >= 4 && !strcmp(argv[1], "run") && !kind_of(argv[2], &k)) {
+		prepare();
 		measure(k, argv[2], strtoull(argv[3], NULL, 10),
 			argc > 4 ? strtoull(argv[4], NULL, 10) : 0,
 			argc > 5 ? strtoull(argv[5], NULL, 10) : 0);
 		return 0;
 	}
 	fprintf(stderr,
-		"usage: syscall_loop run uname|getppid|getgroups|execve|none N [RATE [MAXSEC]]\n"
+		"usage: syscall_loop run uname|getppid|getgroups|lseek|openat|execve|none N [RATE [MAXSEC]]\n"
 		"       syscall_loop serve   (commands \"SYSCALL N RATE MAXSEC\" on stdin)\n");
 	return 2;
 }

@@ -94,13 +94,8 @@ impl Setup {
         // The running kernel's own signatures when tracefs is readable, else embedded ones.
         let signatures = args.args.then(Signatures::load);
         let arg_captures = signatures.as_ref().map(|s| loader::arg_captures(&table, s));
-        let formatting = Formatting {
-            format,
-            arch,
-            clock: Clock::new(),
-            argv: argv_policy,
-            signatures,
-        };
+        let formatting =
+            Formatting::new(format, arch, Clock::new(), argv_policy, signatures.as_ref());
         let sink = Sink::open(args.output.clone(), formatting)?;
         install_signal_handlers()?;
         Ok(Setup {

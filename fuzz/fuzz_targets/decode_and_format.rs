@@ -16,13 +16,13 @@ fuzz_target!(|data: &[u8]| {
     };
     for signatures in [None, Some(Signatures::embedded(Arch::X86_64))] {
         for format in [Format::Human, Format::Json] {
-            let f = Formatting {
+            let f = Formatting::new(
                 format,
-                arch: Arch::X86_64,
-                clock: Clock::with_offset(0),
-                argv: ArgvPolicy::new(&[]).unwrap(),
-                signatures: signatures.clone(),
-            };
+                Arch::X86_64,
+                Clock::with_offset(0),
+                ArgvPolicy::new(&[]).unwrap(),
+                signatures.as_ref(),
+            );
             let mut line = Vec::new();
             f.event(&mut line, &ev);
             assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);

@@ -5,23 +5,159 @@
 //! Integers are shown by a decoder where the decode module has one for the parameter
 //! (flags, modes, signals...), else in decimal with the declared signedness; other pointers
 //! in hex (NULL for 0); strings and socket addresses from what the kernel side read.
+//! What depends only on the syscall (which decoder, which width, the JSON keys) is worked
+//! out once per syscall in a `CallPlan` when the session starts, not per record.
 
 use std::borrow::Cow;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::digits;
 use super::json;
+use super::put::put;
 use super::ArgvPolicy;
-use crate::decode;
+use crate::decode::{self, Decoder};
 use crate::events::{Args, Capture, ReadStatus};
-use crate::signatures::{Kind, Param, Signature};
-use crate::syscalls::Arch;
+use crate::signatures::{Kind, Param, Signature, Signatures};
+use crate::syscalls::{self, Arch};
+
+/// How one parameter of one syscall is shown.
+#[derive(Debug, Clone)]
+struct ParamPlan {
+    kind: Kind,
+    name: String,
+    /// `"name":`, as the parameter's JSON member starts.
+    key: Vec<u8>,
+    /// How the call text shows an integer.
+    text: Text,
+    /// An integer's signedness and width.
+    signed: bool,
+    bits: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Text {
+    Plain,
+    Decoded(Decoder),
+    /// socket's protocol, named by the family in argument `family`.
+    Protocol {
+        family: usize,
+    },
+    /// open's mode: 0 unless the flags in argument `flags` create a file.
+    OpenMode {
+        flags: usize,
+    },
+    /// An integer that holds a user address: hex, NULL for 0.
+    Address,
+}
+
+/// Everything about a syscall's arguments that does not change from record to record.
+#[derive(Debug, Clone)]
+pub struct CallPlan {
+    params: Vec<ParamPlan>,
+}
+
+impl CallPlan {
+    /// The plan for `sig`, called in the `arch` ABI.
+    pub fn new(sig: &Signature, arch: Arch) -> CallPlan {
+        let index_of = |name: &str| sig.params.iter().position(|q| q.name == name);
+        let open_flags = index_of("flags")
+            .filter(|_| decode::decoder_for(&sig.name, "flags") == Some(Decoder::OpenFlags));
+        let params = sig
+            .params
+            .iter()
+            .take(6)
+            .map(|p| {
+                let text = match (decode::decoder_for(&sig.name, &p.name), open_flags) {
+                    (Some(_), Some(flags)) if p.name == "mode" => Text::OpenMode { flags },
+                    (Some(Decoder::SocketProtocol), _) => match index_of("family") {
+                        Some(family) => Text::Protocol { family },
+                        None => Text::Decoded(Decoder::SocketProtocol),
+                    },
+                    (Some(d), _) => Text::Decoded(d),
+                    (None, _) if ADDRESS_PARAMS.contains(&p.name.as_str()) => Text::Address,
+                    (None, _) => Text::Plain,
+                };
+                // File descriptors are ints whatever the declaration (mmap's fd is -1 for
+                // anonymous memory, declared unsigned long).
+                let is_fd = p.name == "fd" || p.name.ends_with("fd");
+                let (signed, bits) = match p.kind {
+                    Kind::Int { signed } if arch == Arch::I386 || is_fd => (signed || is_fd, 32),
+                    Kind::Int { signed } => (signed, int_bits(&p.c_type)),
+                    _ => (false, 64),
+                };
+                let mut key = Vec::new();
+                json::string(&mut key, p.name.as_bytes());
+                key.push(b':');
+                ParamPlan {
+                    kind: p.kind,
+                    name: p.name.clone(),
+                    key,
+                    text,
+                    signed,
+                    bits,
+                }
+            })
+            .collect();
+        CallPlan { params }
+    }
+}
+
+/// The plans of every syscall of the native table and its compat table.
+pub struct Plans {
+    native: Vec<Option<CallPlan>>,
+    compat: Vec<Option<CallPlan>>,
+    unknown: CallPlan,
+}
+
+impl Plans {
+    pub fn new(sigs: &Signatures, arch: Arch) -> Plans {
+        let table = |arch: Arch| -> Vec<Option<CallPlan>> {
+            (0..syscalls::table_len(arch))
+                .map(|nr| {
+                    let name = syscalls::name(arch, nr)?;
+                    sigs.get_for(arch, name).map(|s| CallPlan::new(s, arch))
+                })
+                .collect()
+        };
+        Plans {
+            native: table(arch),
+            compat: arch.compat().map(table).unwrap_or_default(),
+            unknown: CallPlan::new(&unknown_signature(), arch),
+        }
+    }
+
+    /// The plan for syscall `nr` of the native or the compat table; six unsigned
+    /// integers for a syscall the signatures do not describe.
+    pub fn get(&self, nr: i32, compat: bool) -> &CallPlan {
+        let table = if compat { &self.compat } else { &self.native };
+        usize::try_from(nr)
+            .ok()
+            .and_then(|nr| table.get(nr))
+            .and_then(Option::as_ref)
+            .unwrap_or(&self.unknown)
+    }
+}
+
+fn unknown_signature() -> Signature {
+    Signature {
+        name: "unknown".into(),
+        params: (0..6)
+            .map(|i| Param {
+                name: format!("arg{i}"),
+                c_type: "unsigned long".into(),
+                size: 8,
+                signed: false,
+                kind: Kind::Int { signed: false },
+            })
+            .collect(),
+    }
+}
 
 /// One argument, ready to be shown.
 enum Value<'a> {
-    Int(i64),
-    Uint(u64),
-    Symbol(String),
+    /// An integer: its value and how the call text shows it.
+    Int(i64, Text),
+    Uint(u64, Text),
     Pointer(u64),
     Str {
         bytes: Cow<'a, [u8]>,
@@ -109,17 +245,13 @@ fn int_bits(c_type: &str) -> u32 {
     }
 }
 
-/// How argument `index` is shown; integers by their decoder when `symbolic`.
-fn value_of<'a>(
-    sig: &Signature,
-    p: &Param,
-    index: usize,
-    args: &Args<'a>,
-    arch: Arch,
-    policy: &ArgvPolicy,
-    symbolic: bool,
-) -> Value<'a> {
+/// Argument `index`, as planned by `p`.
+fn value_of<'a>(p: &ParamPlan, index: usize, args: &Args<'a>, policy: &ArgvPolicy) -> Value<'a> {
     let raw = args.raw[index];
+    let string = |bytes, status| Value::Str {
+        bytes: policy.apply_one(bytes),
+        status,
+    };
     match p.kind {
         Kind::Path | Kind::SockAddr => match args.capture(index) {
             Some(Capture {
@@ -133,8 +265,7 @@ fn value_of<'a>(
                         None => Value::Unread(ReadStatus::Fault, raw),
                     }
                 } else {
-                    let bytes = policy.apply(std::iter::once(bytes)).remove(0);
-                    Value::Str { bytes, status }
+                    string(bytes, status)
                 }
             }
             Some(c) => Value::Unread(c.status, raw),
@@ -142,8 +273,7 @@ fn value_of<'a>(
             None if p.name == "filename" && args.exec_filename().is_some() => {
                 match args.exec_filename() {
                     Some((bytes, status @ (ReadStatus::Ok | ReadStatus::Truncated))) => {
-                        let bytes = policy.apply(std::iter::once(bytes)).remove(0);
-                        Value::Str { bytes, status }
+                        string(bytes, status)
                     }
                     Some((_, status)) => Value::Unread(status, raw),
                     None => Value::Pointer(raw),
@@ -153,83 +283,85 @@ fn value_of<'a>(
             None => Value::Pointer(raw),
         },
         Kind::Pointer => Value::Pointer(raw),
-        Kind::Int { signed } => {
-            let other = |name: &str| {
-                let i = sig.params.iter().position(|q| q.name == name)?;
-                args.raw.get(i).copied()
-            };
-            if symbolic {
-                // open's mode means nothing unless the flags create a file: 0 then.
-                let unused_mode = p.name == "mode"
-                    && other("flags").is_some_and(|f| !decode::open_mode_used(f))
-                    && decode::decoder_for(&sig.name, "flags") == Some(decode::Decoder::OpenFlags);
-                if unused_mode {
-                    return Value::Uint(0);
-                }
-                if let Some(text) = decode::decode_arg(&sig.name, &p.name, raw, arch, &other) {
-                    return Value::Symbol(text);
-                }
-            }
-            // Declared unsigned long, shown as strace shows them: addresses in hex and
-            // file descriptors as signed ints (mmap's fd is -1 for anonymous memory).
-            if symbolic && ADDRESS_PARAMS.contains(&p.name.as_str()) {
-                return Value::Pointer(raw);
-            }
-            let is_fd = p.name == "fd" || p.name.ends_with("fd");
-            let signed = signed || is_fd;
-            let bits = if arch == Arch::I386 || is_fd {
-                32
-            } else {
-                int_bits(&p.c_type)
-            };
-            match (signed, bits) {
-                (true, 32) => Value::Int(i64::from(raw as u32 as i32)),
-                (true, _) => Value::Int(raw as i64),
-                (false, 32) => Value::Uint(raw & 0xffff_ffff),
-                (false, _) => Value::Uint(raw),
-            }
-        }
+        Kind::Int { .. } => match (p.signed, p.bits) {
+            (true, 32) => Value::Int(i64::from(raw as u32 as i32), p.text),
+            (true, _) => Value::Int(raw as i64, p.text),
+            (false, 32) => Value::Uint(raw & 0xffff_ffff, p.text),
+            (false, _) => Value::Uint(raw, p.text),
+        },
     }
 }
 
-fn values<'a, 's>(
-    sig: &'s Signature,
-    args: &'s Args<'a>,
+/// `0x` and lower-case hex digits.
+fn hex(out: &mut Vec<u8>, mut v: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 18];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = DIGITS[(v & 15) as usize];
+        v >>= 4;
+        if v == 0 {
+            break;
+        }
+    }
+    buf[i - 2] = b'0';
+    buf[i - 1] = b'x';
+    put(out, &buf[i - 2..]);
+}
+
+/// What the call text shows for an integer argument.
+struct IntText<'s> {
+    args: &'s Args<'s>,
     arch: Arch,
-    policy: &'s ArgvPolicy,
-    symbolic: bool,
-) -> impl Iterator<Item = (&'s Param, Value<'a>)> + 's {
-    sig.params
-        .iter()
-        .take(6)
-        .enumerate()
-        .map(move |(i, p)| (p, value_of(sig, p, i, args, arch, policy, symbolic)))
+    /// The decoders write into a String: one buffer for the whole call.
+    scratch: String,
 }
 
-fn hex(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(format!("{v:#x}").as_bytes());
+impl IntText<'_> {
+    fn write(&mut self, out: &mut Vec<u8>, value: u64, plain: impl Fn(&mut Vec<u8>), text: Text) {
+        self.scratch.clear();
+        match text {
+            Text::Plain => return plain(out),
+            Text::Address if value == 0 => return out.extend_from_slice(b"NULL"),
+            Text::Address => return hex(out, value),
+            Text::OpenMode { flags } if !decode::open_mode_used(self.args.raw[flags]) => {
+                return out.push(b'0')
+            }
+            Text::OpenMode { .. } => Decoder::Mode.write(&mut self.scratch, value, self.arch),
+            Text::Decoded(d) => d.write(&mut self.scratch, value, self.arch),
+            Text::Protocol { family } => {
+                let family = self.args.raw[family];
+                decode::socket_protocol(&mut self.scratch, family, value, self.arch)
+            }
+        }
+        put(out, self.scratch.as_bytes());
+    }
 }
 
-/// The strace-style call text, `name(arg, ...)`, into `out` (not escaped: the caller
-/// escapes it for its format).
-pub fn call_text(
+/// The strace-style call text, `name(arg, ...)`, into `out`.
+fn call_text(
     out: &mut Vec<u8>,
     name: &str,
-    sig: &Signature,
+    plan: &CallPlan,
     args: &Args,
     arch: Arch,
     policy: &ArgvPolicy,
 ) {
-    out.extend_from_slice(name.as_bytes());
+    let mut ints = IntText {
+        args,
+        arch,
+        scratch: String::new(),
+    };
+    put(out, name.as_bytes());
     out.push(b'(');
-    for (i, (_, v)) in values(sig, args, arch, policy, true).enumerate() {
+    for (i, p) in plan.params.iter().enumerate() {
         if i > 0 {
             out.extend_from_slice(b", ");
         }
-        match v {
-            Value::Int(n) => digits::uint(out, n),
-            Value::Uint(n) => digits::uint(out, n),
-            Value::Symbol(s) => out.extend_from_slice(s.as_bytes()),
+        match value_of(p, i, args, policy) {
+            Value::Int(n, text) => ints.write(out, n as u64, |o| digits::uint(o, n), text),
+            Value::Uint(n, text) => ints.write(out, n, |o| digits::uint(o, n), text),
             Value::Pointer(0) | Value::Unread(ReadStatus::Null, _) => {
                 out.extend_from_slice(b"NULL")
             }
@@ -256,7 +388,16 @@ fn c_string(out: &mut Vec<u8>, bytes: &[u8]) {
             b'\n' => out.extend_from_slice(b"\\n"),
             b'\t' => out.extend_from_slice(b"\\t"),
             0x20..=0x7e => out.push(b),
-            _ => out.extend_from_slice(format!("\\{b:o}").as_bytes()),
+            _ => {
+                out.push(b'\\');
+                if b >= 0o100 {
+                    out.push(b'0' + (b >> 6));
+                }
+                if b >= 0o10 {
+                    out.push(b'0' + ((b >> 3) & 7));
+                }
+                out.push(b'0' + (b & 7));
+            }
         }
     }
     out.push(b'"');
@@ -284,27 +425,23 @@ fn sockaddr_text(out: &mut Vec<u8>, sa: &SockAddr) {
 
 /// The `args` member of a JSON record: `,"args":{...}` keyed by the kernel's parameter
 /// names, and `,"call":"..."`.
-pub fn json_fields(
+fn json_fields(
     out: &mut Vec<u8>,
     name: &str,
-    sig: &Signature,
+    plan: &CallPlan,
     args: &Args,
     arch: Arch,
     policy: &ArgvPolicy,
 ) {
     out.extend_from_slice(b",\"args\":{");
-    for (i, (p, v)) in values(sig, args, arch, policy, false).enumerate() {
+    for (i, p) in plan.params.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        json::string(out, p.name.as_bytes());
-        out.push(b':');
-        match v {
-            Value::Int(n) => digits::uint(out, n),
-            Value::Uint(n) => digits::uint(out, n),
-            Value::Symbol(s) => {
-                json::string(out, s.as_bytes());
-            }
+        put(out, &p.key);
+        match value_of(p, i, args, policy) {
+            Value::Int(n, _) => digits::uint(out, n),
+            Value::Uint(n, _) => digits::uint(out, n),
             Value::Pointer(0) => out.extend_from_slice(b"null"),
             Value::Pointer(p) => {
                 out.push(b'"');
@@ -333,7 +470,7 @@ pub fn json_fields(
     }
     out.extend_from_slice(b"},\"call\":");
     let mut text = Vec::with_capacity(128);
-    call_text(&mut text, name, sig, args, arch, policy);
+    call_text(&mut text, name, plan, args, arch, policy);
     json::string(out, &text);
 }
 
@@ -371,23 +508,9 @@ fn sockaddr_json(out: &mut Vec<u8>, sa: &SockAddr) {
     out.push(b'}');
 }
 
-/// The human line's tail: the call text as it is. It is already safe for a terminal: its
-/// strings are C literals with every byte outside printable ASCII escaped (escaping it
-/// again would double their backslashes), the rest is names and numbers.
-pub fn human_text(
-    out: &mut Vec<u8>,
-    name: &str,
-    sig: &Signature,
-    args: &Args,
-    arch: Arch,
-    policy: &ArgvPolicy,
-) {
-    call_text(out, name, sig, args, arch, policy);
-}
-
 /// What a formatter needs to show a record's arguments.
 pub struct CallArgs<'a> {
-    pub sig: &'a Signature,
+    pub plan: &'a CallPlan,
     pub args: &'a Args<'a>,
     /// The ABI the call was made in (i386 for a 32-bit program on x86_64).
     pub arch: Arch,
@@ -396,11 +519,14 @@ pub struct CallArgs<'a> {
 
 impl CallArgs<'_> {
     pub fn json(&self, out: &mut Vec<u8>, name: &str) {
-        json_fields(out, name, self.sig, self.args, self.arch, self.policy);
+        json_fields(out, name, self.plan, self.args, self.arch, self.policy);
     }
 
+    /// The human line's tail: the call text as it is. It is already safe for a terminal:
+    /// its strings are C literals with every byte outside printable ASCII escaped
+    /// (escaping it again would double their backslashes), the rest is names and numbers.
     pub fn human(&self, out: &mut Vec<u8>, name: &str) {
-        human_text(out, name, self.sig, self.args, self.arch, self.policy);
+        call_text(out, name, self.plan, self.args, self.arch, self.policy);
     }
 }
 
@@ -440,15 +566,15 @@ mod tests {
         let bytes = fixture::simple_with(&event(0, raw, arch == Arch::I386), captures);
         let ev = decode(&bytes).unwrap();
         let sigs = Signatures::embedded(arch);
-        let sig = sigs.get_for(arch, name).unwrap();
+        let plan = CallPlan::new(sigs.get_for(arch, name).unwrap(), arch);
         let call = CallArgs {
-            sig,
+            plan: &plan,
             args: ev.args.as_ref().unwrap(),
             arch,
             policy,
         };
         let mut text = Vec::new();
-        call_text(&mut text, name, sig, call.args, arch, policy);
+        call.human(&mut text, name);
         let mut json = b"{\"x\":0".to_vec();
         call.json(&mut json, name);
         json.push(b'}');

@@ -40,31 +40,50 @@ pub fn string_parts(out: &mut Vec<u8>, parts: &[&[u8]]) -> bool {
 }
 
 fn escape(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
-    // The common case, plain printable ASCII, goes through in one copy.
-    if bytes
-        .iter()
-        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-    {
-        put(out, bytes);
-        return true;
+    // Runs of plain printable ASCII go through in one copy each; a quote, a backslash or a
+    // control byte is escaped on its own; the first non-ASCII byte hands the rest to the
+    // UTF-8 path.
+    let plain = |b: u8| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\';
+    let mut rest = bytes;
+    loop {
+        let run = rest.iter().position(|&b| !plain(b)).unwrap_or(rest.len());
+        put(out, &rest[..run]);
+        rest = &rest[run..];
+        match rest.first() {
+            None => return true,
+            Some(&b) if b < 0x80 => {
+                escape_char(out, b as char);
+                rest = &rest[1..];
+            }
+            Some(_) => return escape_utf8(out, rest),
+        }
     }
+}
+
+fn escape_char(out: &mut Vec<u8>, c: char) {
+    match c {
+        '"' => out.extend_from_slice(b"\\\""),
+        '\\' => out.extend_from_slice(b"\\\\"),
+        '\n' => out.extend_from_slice(b"\\n"),
+        '\r' => out.extend_from_slice(b"\\r"),
+        '\t' => out.extend_from_slice(b"\\t"),
+        c if needs_unicode_escape(c) => {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        }
+        c if c.is_ascii() => out.push(c as u8),
+        c => {
+            let mut buf = [0; 4];
+            put(out, c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+}
+
+/// Bytes that are not all ASCII: U+FFFD for what is not valid UTF-8 (returns false then).
+fn escape_utf8(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
     let mut valid = true;
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
-            match c {
-                '"' => out.extend_from_slice(b"\\\""),
-                '\\' => out.extend_from_slice(b"\\\\"),
-                '\n' => out.extend_from_slice(b"\\n"),
-                '\r' => out.extend_from_slice(b"\\r"),
-                '\t' => out.extend_from_slice(b"\\t"),
-                c if needs_unicode_escape(c) => {
-                    let _ = write!(out, "\\u{:04x}", c as u32);
-                }
-                c => {
-                    let mut buf = [0; 4];
-                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                }
-            }
+            escape_char(out, c);
         }
         if !chunk.invalid().is_empty() {
             valid = false;

@@ -20,22 +20,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use self::call::CallArgs;
+use self::call::Plans;
 use self::clock::Clock;
-use crate::signatures::{Kind as ParamKind, Param, Signature, Signatures};
+use crate::signatures::Signatures;
 
-/// For a syscall the kernel's signatures do not describe: six unsigned integers.
-static UNKNOWN_SIGNATURE: std::sync::LazyLock<Signature> = std::sync::LazyLock::new(|| Signature {
-    name: "unknown".into(),
-    params: (0..6)
-        .map(|i| Param {
-            name: format!("arg{i}"),
-            c_type: "unsigned long".into(),
-            size: 8,
-            signed: false,
-            kind: ParamKind::Int { signed: false },
-        })
-        .collect(),
-});
 use crate::events::Event;
 use crate::exit::{Code, Failure};
 use crate::syscalls::{self, Arch};
@@ -68,16 +56,18 @@ impl ArgvPolicy {
     }
 
     pub fn apply<'a>(&self, args: impl Iterator<Item = &'a [u8]>) -> Vec<Cow<'a, [u8]>> {
-        args.map(|arg| {
-            let mut arg = Cow::Borrowed(arg);
-            for re in &self.redact {
-                if let Cow::Owned(replaced) = re.replace_all(&arg, REDACTED) {
-                    arg = Cow::Owned(replaced);
-                }
+        args.map(|arg| self.apply_one(arg)).collect()
+    }
+
+    /// One string with the matches replaced (borrowed when nothing matched).
+    pub fn apply_one<'a>(&self, arg: &'a [u8]) -> Cow<'a, [u8]> {
+        let mut arg = Cow::Borrowed(arg);
+        for re in &self.redact {
+            if let Cow::Owned(replaced) = re.replace_all(&arg, REDACTED) {
+                arg = Cow::Owned(replaced);
             }
-            arg
-        })
-        .collect()
+        }
+        arg
     }
 }
 
@@ -88,11 +78,28 @@ pub struct Formatting {
     pub arch: Arch,
     pub clock: Clock,
     pub argv: ArgvPolicy,
-    /// With --args: the kernel's signatures, by which arguments are typed and named.
-    pub signatures: Option<Signatures>,
+    /// With --args: how each syscall's arguments are shown, from the kernel's signatures.
+    plans: Option<Plans>,
 }
 
 impl Formatting {
+    /// `signatures` with --args.
+    pub fn new(
+        format: Format,
+        arch: Arch,
+        clock: Clock,
+        argv: ArgvPolicy,
+        signatures: Option<&Signatures>,
+    ) -> Formatting {
+        Formatting {
+            format,
+            arch,
+            clock,
+            argv,
+            plans: signatures.map(|s| Plans::new(s, arch)),
+        }
+    }
+
     /// One record, as a line appended to `out`.
     pub fn event(&self, out: &mut Vec<u8>, ev: &Event) {
         // A 32-bit program's syscall numbers are the i386 table's.
@@ -105,9 +112,9 @@ impl Formatting {
             Some(exec) => self.argv.apply(exec.args()),
             None => Vec::new(),
         };
-        let call = match (&self.signatures, &ev.args) {
-            (Some(sigs), Some(raw)) => Some(CallArgs {
-                sig: sigs.get_for(arch, &name).unwrap_or(&UNKNOWN_SIGNATURE),
+        let call = match (&self.plans, &ev.args) {
+            (Some(plans), Some(raw)) => Some(CallArgs {
+                plan: plans.get(ev.nr, arch != self.arch),
                 args: raw,
                 arch,
                 policy: &self.argv,

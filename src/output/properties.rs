@@ -13,13 +13,13 @@ use proptest::prelude::*;
 /// formatted by them; the others are not touched by them).
 fn format_both(ev: &Event) -> (Vec<u8>, Vec<u8>) {
     let line = |format| {
-        let f = Formatting {
+        let f = Formatting::new(
             format,
-            arch: Arch::X86_64,
-            clock: Clock::with_offset(0),
-            argv: ArgvPolicy::new(&[]).unwrap(),
-            signatures: Some(Signatures::embedded(Arch::X86_64)),
-        };
+            Arch::X86_64,
+            Clock::with_offset(0),
+            ArgvPolicy::new(&[]).unwrap(),
+            Some(&Signatures::embedded(Arch::X86_64)),
+        );
         let mut out = Vec::new();
         f.event(&mut out, ev);
         out
