@@ -3,14 +3,18 @@
 //! sink, or drain what is left.
 
 use std::cell::{Cell, RefCell};
+use std::ffi::{c_int, c_void};
 use std::io;
+use std::marker::PhantomData;
+use std::mem::size_of;
+use std::os::fd::AsRawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::{self, NonNull};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result};
-use libbpf_rs::{
-    AsRawLibbpf, MapCore, PerfBuffer, PerfBufferBuilder, RingBuffer, RingBufferBuilder,
-};
+use anyhow::{bail, Context, Result};
+use libbpf_rs::{AsRawLibbpf, MapCore, MapType, RingBuffer, RingBufferBuilder};
 
 use crate::events;
 use crate::output::Sink;
@@ -141,7 +145,7 @@ pub enum Reader<'a> {
         stats: Cell<WaitStats>,
     },
     Perf {
-        pb: PerfBuffer<'a>,
+        pb: PerfBuf<'a>,
         stats: Cell<WaitStats>,
     },
 }
@@ -171,22 +175,15 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// A reader of the perf event array `map`, `pages` pages per CPU.
+    /// A reader of the perf event array `map`, `pages` pages per CPU. The reader is woken
+    /// when a CPU's buffer is a quarter full (see PerfBuf), not for every sample: records
+    /// below that mark are read when the wait times out, within POLL_INTERVAL.
     pub fn perf<M: MapCore>(
         map: &'a M,
         pages: usize,
         delivery: &SharedDelivery,
     ) -> Result<Reader<'a>> {
-        let d = delivery.clone();
-        let l = delivery.clone();
-        let pb = PerfBufferBuilder::new(map)
-            .sample_cb(move |_cpu, data: &[u8]| {
-                d.borrow_mut().record(data);
-            })
-            .lost_cb(move |_cpu, n| l.borrow_mut().perf_lost += n)
-            .pages(pages)
-            .build()
-            .context("setting up the perf buffer reader")?;
+        let pb = PerfBuf::new(map, pages, delivery).context("setting up the perf buffer reader")?;
         Ok(Reader::Perf {
             pb,
             stats: Cell::default(),
@@ -233,19 +230,29 @@ impl<'a> Reader<'a> {
                 Ok(())
             }
             Reader::Perf { pb, stats } => {
+                // The kernel wakes us when a CPU's buffer crosses its watermark (a quarter
+                // full); records below it are read when the wait times out, so they wait at
+                // most POLL_INTERVAL. Either way every CPU's buffer is read, not only the
+                // one that woke us: a quiet CPU's few records do not wait behind a busy
+                // one's wakeups. (libbpf's perf_buffer__poll reads only the buffers that
+                // woke it, and nothing on a timeout.)
                 let mut st = stats.get();
-                // libbpf's perf poll reads whatever is ready; a wait that read nothing timed out.
-                let before = Instant::now();
-                let r = ignore_interrupt(pb.poll(POLL_INTERVAL));
-                if before.elapsed() >= POLL_INTERVAL {
-                    st.timeouts += 1;
-                    st.idle_timeouts += 1;
-                    st.slept_ms += POLL_INTERVAL.as_millis() as u64;
-                } else {
-                    st.wakeups += 1;
+                let waited = pb.wait(POLL_INTERVAL);
+                match waited {
+                    Ok(0) => {
+                        st.timeouts += 1;
+                        st.idle_timeouts += 1;
+                        st.slept_ms += POLL_INTERVAL.as_millis() as u64;
+                    }
+                    Ok(_) => st.wakeups += 1,
+                    // A signal: read what is there, the session then looks at its flags.
+                    Err(ref e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        return Err(e).context("waiting for records from the perf buffer");
+                    }
                 }
                 stats.set(st);
-                r
+                ignore_interrupt(pb.consume())
             }
         }
     }
@@ -264,6 +271,229 @@ impl<'a> Reader<'a> {
             Reader::Perf { pb, .. } => pb.consume(),
         };
         ignore_interrupt(r)
+    }
+}
+
+/// The perf buffer of `--transport perf`, made with libbpf's raw API: libbpf-rs's
+/// PerfBufferBuilder (and libbpf's perf_buffer__new) open the per-CPU events with
+/// `wakeup_events = 1`, one wakeup of the reader per sample, which capped the transport at
+/// about 0.15 M records/s. These events wake the reader when a CPU's buffer is a quarter
+/// full ([`perf_attr`]), and the records are parsed here ([`perf_record`]).
+///
+/// Soundness: libbpf calls [`perf_event_cb`] with `state` as its ctx, and only from inside
+/// perf_buffer__consume, which only [`PerfBuf::consume`] calls, on this thread (the type
+/// is neither Send nor Sync). `state` is a Box given up to a raw pointer for the buffer's
+/// whole life: it is freed in Drop after perf_buffer__free, so it outlives every call, and
+/// everything reaches it through shared references only (its fields are Cell and RefCell).
+/// The callback cannot panic (no indexing, no unwrap, try_borrow_mut), and a panic that
+/// got through anyway is caught before it could unwind into libbpf's C frames (the release
+/// build aborts on panic instead). `'a` ties the buffer to the map: perf_buffer__free
+/// clears the map's slots through the map's fd.
+pub struct PerfBuf<'a> {
+    ptr: NonNull<libbpf_sys::perf_buffer>,
+    state: NonNull<PerfState>,
+    _map: PhantomData<&'a ()>,
+}
+
+/// What the perf buffer's callback writes into, behind libbpf's ctx pointer.
+struct PerfState {
+    delivery: SharedDelivery,
+    /// Why the callback stopped libbpf's read with an error (it can return only a code).
+    failure: Cell<Option<&'static str>>,
+}
+
+impl<'a> PerfBuf<'a> {
+    fn new<M: MapCore>(map: &'a M, pages: usize, delivery: &SharedDelivery) -> Result<Self> {
+        if map.map_type() != MapType::PerfEventArray {
+            bail!("{:?} is not a perf event array", map.name());
+        }
+        if !pages.is_power_of_two() {
+            bail!("perf buffer pages per CPU must be a power of two, not {pages}");
+        }
+        // SAFETY: sysconf has no preconditions.
+        let page_size = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
+            .context("the page size")?;
+        let mut attr = perf_attr(pages.saturating_mul(page_size));
+        let state = NonNull::from(Box::leak(Box::new(PerfState {
+            delivery: delivery.clone(),
+            failure: Cell::new(None),
+        })));
+        // SAFETY: the map's fd is open for the call; attr is read during the call only
+        // (to open the per-CPU events); state stays valid until Drop (see PerfBuf).
+        let ptr = unsafe {
+            libbpf_sys::perf_buffer__new_raw(
+                map.as_fd().as_raw_fd(),
+                pages as libbpf_sys::size_t,
+                &mut attr,
+                Some(perf_event_cb),
+                state.as_ptr().cast(),
+                ptr::null(),
+            )
+        };
+        match NonNull::new(ptr) {
+            Some(ptr) => Ok(PerfBuf {
+                ptr,
+                state,
+                _map: PhantomData,
+            }),
+            None => {
+                // libbpf 1.x returns NULL with errno set, and kept nothing that points at
+                // state.
+                let err = io::Error::last_os_error();
+                // SAFETY: state came from Box::leak above and nothing else refers to it.
+                drop(unsafe { Box::from_raw(state.as_ptr()) });
+                Err(err.into())
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for a CPU's buffer to cross its watermark: the number of
+    /// buffers that did (0 on a timeout).
+    fn wait(&self, timeout: Duration) -> io::Result<usize> {
+        let mut ev = [libc::epoll_event { events: 0, u64: 0 }; 8];
+        // SAFETY: ptr is live; ev is a writable array of ev.len() events.
+        let n = unsafe {
+            let epoll_fd = libbpf_sys::perf_buffer__epoll_fd(self.ptr.as_ptr());
+            libc::epoll_wait(
+                epoll_fd,
+                ev.as_mut_ptr(),
+                ev.len() as c_int,
+                timeout.as_millis() as c_int,
+            )
+        };
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    }
+
+    /// Reads every CPU's buffer to its end, without waiting.
+    fn consume(&self) -> libbpf_rs::Result<()> {
+        // SAFETY: ptr is live; the callback's ctx is state (see PerfBuf).
+        let ret = unsafe { libbpf_sys::perf_buffer__consume(self.ptr.as_ptr()) };
+        // SAFETY: state is live until Drop; shared access only.
+        let state = unsafe { self.state.as_ref() };
+        if let Some(why) = state.failure.take() {
+            return Err(io::Error::other(why).into());
+        }
+        match ret {
+            0 => Ok(()),
+            e => Err(libbpf_rs::Error::from_raw_os_error(-e)),
+        }
+    }
+}
+
+impl Drop for PerfBuf<'_> {
+    fn drop(&mut self) {
+        // SAFETY: ptr is freed here only; after perf_buffer__free nothing calls back, so
+        // state, from Box::leak in new, has no other user left.
+        unsafe {
+            libbpf_sys::perf_buffer__free(self.ptr.as_ptr());
+            drop(Box::from_raw(self.state.as_ptr()));
+        }
+    }
+}
+
+/// The attributes of the per-CPU events: what libbpf's perf_buffer__new uses (a software
+/// BPF output event whose samples carry the raw record), but with a watermark instead of
+/// a wakeup per sample: the kernel wakes the reader each time another quarter of a CPU's
+/// `buffer_bytes` has been written.
+fn perf_attr(buffer_bytes: usize) -> libbpf_sys::perf_event_attr {
+    let mut attr = libbpf_sys::perf_event_attr {
+        size: size_of::<libbpf_sys::perf_event_attr>() as u32,
+        type_: libbpf_sys::PERF_TYPE_SOFTWARE,
+        config: libbpf_sys::PERF_COUNT_SW_BPF_OUTPUT.into(),
+        sample_type: libbpf_sys::PERF_SAMPLE_RAW.into(),
+        __bindgen_anon_2: libbpf_sys::perf_event_attr__bindgen_ty_2 {
+            wakeup_watermark: u32::try_from(buffer_bytes / 4).unwrap_or(u32::MAX),
+        },
+        ..Default::default()
+    };
+    attr.set_watermark(1);
+    attr
+}
+
+/// One record of a perf buffer, as the kernel writes it.
+#[derive(Debug, PartialEq, Eq)]
+enum PerfRecord<'r> {
+    /// PERF_RECORD_SAMPLE with PERF_SAMPLE_RAW: the header, a u32 size, then `size` bytes:
+    /// the BPF program's record, zero-padded so the sample ends 8-byte aligned (decode
+    /// reads its own lengths and ignores what follows).
+    Sample(&'r [u8]),
+    /// PERF_RECORD_LOST: the header, a u64 id, then the u64 number of samples lost.
+    Lost(u64),
+    /// Shorter than its type says.
+    Malformed,
+    /// Any other type (none is expected for a BPF output event).
+    Other,
+}
+
+fn perf_record(rec: &[u8]) -> PerfRecord<'_> {
+    const HEADER: usize = size_of::<libbpf_sys::perf_event_header>();
+    let field = |at: usize, len: usize| rec.get(at..at.checked_add(len)?);
+    let Some(kind) = field(0, 4)
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_ne_bytes)
+    else {
+        return PerfRecord::Malformed;
+    };
+    match kind {
+        libbpf_sys::PERF_RECORD_SAMPLE => field(HEADER, 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_ne_bytes)
+            .and_then(|size| field(HEADER + 4, size as usize))
+            .map_or(PerfRecord::Malformed, PerfRecord::Sample),
+        libbpf_sys::PERF_RECORD_LOST => field(HEADER + 8, 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_ne_bytes)
+            .map_or(PerfRecord::Malformed, PerfRecord::Lost),
+        _ => PerfRecord::Other,
+    }
+}
+
+impl PerfState {
+    /// One record into the delivery; what libbpf's read loop should do next.
+    fn event(&self, rec: &[u8]) -> libbpf_sys::bpf_perf_event_ret {
+        let Ok(mut d) = self.delivery.try_borrow_mut() else {
+            self.failure.set(Some(
+                "the delivery state was in use during a perf buffer read",
+            ));
+            return libbpf_sys::LIBBPF_PERF_EVENT_ERROR;
+        };
+        match perf_record(rec) {
+            PerfRecord::Sample(data) => {
+                if !d.record(data) {
+                    // Output failed: stop reading this buffer (quietly; the session
+                    // reports the output error).
+                    return libbpf_sys::LIBBPF_PERF_EVENT_DONE;
+                }
+            }
+            PerfRecord::Lost(n) => d.perf_lost += n,
+            PerfRecord::Malformed => d.malformed += 1,
+            PerfRecord::Other => {}
+        }
+        libbpf_sys::LIBBPF_PERF_EVENT_CONT
+    }
+}
+
+/// libbpf's event callback (perf_buffer__new_raw's event_cb): one record at a time.
+unsafe extern "C" fn perf_event_cb(
+    ctx: *mut c_void,
+    _cpu: c_int,
+    header: *mut libbpf_sys::perf_event_header,
+) -> libbpf_sys::bpf_perf_event_ret {
+    // SAFETY: ctx is the PerfState of the PerfBuf being consumed (see PerfBuf), valid and
+    // used through shared references only.
+    let state = unsafe { &*ctx.cast::<PerfState>() };
+    // SAFETY: libbpf passes one whole record, contiguous (it copies a record that wraps
+    // around the end of the ring) and readable for header.size bytes, during this call.
+    let rec =
+        unsafe { std::slice::from_raw_parts(header.cast::<u8>(), usize::from((*header).size)) };
+    match catch_unwind(AssertUnwindSafe(|| state.event(rec))) {
+        Ok(ret) => ret,
+        Err(payload) => {
+            // Dropping the payload could panic again: leak it.
+            std::mem::forget(payload);
+            state.failure.set(Some("the perf buffer callback panicked"));
+            libbpf_sys::LIBBPF_PERF_EVENT_ERROR
+        }
     }
 }
 
@@ -302,5 +532,60 @@ mod tests {
             p = p.after_read(0, false);
         }
         assert_eq!(p.timeout, POLL_INTERVAL, "idle: back to the poll interval");
+    }
+
+    #[test]
+    fn perf_events_wake_the_reader_at_a_quarter_of_the_buffer() {
+        let attr = perf_attr(256 * 4096);
+        assert_eq!(attr.type_, libbpf_sys::PERF_TYPE_SOFTWARE);
+        assert_eq!(attr.config, u64::from(libbpf_sys::PERF_COUNT_SW_BPF_OUTPUT));
+        assert_eq!(attr.sample_type, u64::from(libbpf_sys::PERF_SAMPLE_RAW));
+        assert_eq!(attr.watermark(), 1);
+        // SAFETY: a plain u32 union; watermark = 1 selects this member.
+        assert_eq!(
+            unsafe { attr.__bindgen_anon_2.wakeup_watermark },
+            256 * 1024
+        );
+        assert_eq!(attr.size as usize, size_of::<libbpf_sys::perf_event_attr>());
+        assert_eq!(attr.disabled(), 0, "libbpf enables the events after mmap");
+    }
+
+    fn perf_bytes(kind: u32, body: &[u8]) -> Vec<u8> {
+        let mut rec = kind.to_ne_bytes().to_vec();
+        rec.extend_from_slice(&0u16.to_ne_bytes());
+        rec.extend_from_slice(&((8 + body.len()) as u16).to_ne_bytes());
+        rec.extend_from_slice(body);
+        rec
+    }
+
+    #[test]
+    fn perf_records_are_parsed_without_trusting_their_lengths() {
+        let sample = |size: u32, data: &[u8]| {
+            let mut body = size.to_ne_bytes().to_vec();
+            body.extend_from_slice(data);
+            perf_bytes(libbpf_sys::PERF_RECORD_SAMPLE, &body)
+        };
+        // A 3-byte record padded to 8-byte alignment: the padding is handed on too.
+        let rec = sample(4, &[1, 2, 3, 0]);
+        assert_eq!(perf_record(&rec), PerfRecord::Sample(&[1, 2, 3, 0]));
+        assert_eq!(perf_record(&sample(0, &[])), PerfRecord::Sample(&[]));
+        assert_eq!(
+            perf_record(&sample(9, &[1, 2, 3, 0])),
+            PerfRecord::Malformed
+        );
+        assert_eq!(perf_record(&sample(u32::MAX, &[])), PerfRecord::Malformed);
+        let mut lost = 7u64.to_ne_bytes().to_vec();
+        lost.extend_from_slice(&42u64.to_ne_bytes());
+        let rec = perf_bytes(libbpf_sys::PERF_RECORD_LOST, &lost);
+        assert_eq!(perf_record(&rec), PerfRecord::Lost(42));
+        assert_eq!(perf_record(&rec[..20]), PerfRecord::Malformed);
+        assert_eq!(perf_record(&perf_bytes(5, &[])), PerfRecord::Other);
+        for len in 0..rec.len() {
+            assert_eq!(
+                perf_record(&rec[..len]),
+                PerfRecord::Malformed,
+                "{len} bytes"
+            );
+        }
     }
 }
