@@ -521,9 +521,11 @@ def evaluate(soak):
     load_gaps = [(a, b) for a, b in long_gaps if overlap(a, b, loads) > 0]
     longest = max((b - a for a, b in gaps), default=0.0)
     longest_load = max((b - a for a, b in gaps if overlap(a, b, loads) > 0), default=0.0)
+    def gap_text(g):
+        return f"{g:.3f} s" if g else f"none over {scan.GAP_MIN_S} s"
     check("no gap in the records during load", not load_gaps,
-          f"longest gap between consecutive records {longest:.3f} s overall, {longest_load:.3f} s touching load; "
-          f"{len(long_gaps)} over {STALL_LIMIT_S} s, {len(load_gaps)} of them during load")
+          f"longest gap between consecutive records: {gap_text(longest)} overall, {gap_text(longest_load)} "
+          f"touching load; {len(long_gaps)} over {STALL_LIMIT_S} s, {len(load_gaps)} of them during load")
 
     # The reader's idle timeouts against the gaps (every gap of g s leaves about
     # ceil((g - 0.127) / 0.1) full-interval waits, within one either way).
@@ -568,9 +570,9 @@ def evaluate(soak):
                   | {"lost": len(sc["lost"]), "gaps_over_0.1s": len(sc["gaps"])} for sc in scans],
         "resources": res,
         "stall": {"max_lag_load_s": max_lag_load, "max_lag_s": max_lag, "lag_probes": len(soak.lags),
-                  "longest_gap_s": round(longest, 6), "longest_gap_in_load_s": round(longest_load, 6),
+                  "longest_gap_s": round(longest, 6) or None, "longest_gap_in_load_s": round(longest_load, 6) or None,
                   "gaps_over_1s": [[round(a, 3), round(b, 3)] for a, b in long_gaps],
-                  "gaps_over_0.1s": len(gaps)},
+                  "gaps_over_0.1s": len(gaps)},  # the longest gaps are null when none was over 0.1 s
         "idle": {"idle_timeouts": idle_to, "predicted": [lo, hi], "reader": reader, "idle_stretch_s": round(idle_s, 3)},
         "load": {"totals": t, "phases": [{k: (round(v - soak.wall_start, 3) if k in ("t0", "t1") else v)
                                           for k, v in w.items()} for w in soak.load.windows]},
