@@ -63,8 +63,8 @@ module-check:
 lint: fmt-check clippy workflow-check module-check
 
 # Everything CI runs. Each mk/*.mk fragment whose targets belong here adds them to
-# TEST_EXTRA (`TEST_EXTRA += ...`), in the order the fragments are included below; bench and
-# fuzz do not. A subset: make test TEST_EXTRA=lima-test.
+# TEST_EXTRA (`TEST_EXTRA += ...`), in the order the fragments are included below; bench,
+# fuzz and soak do not. A subset: make test TEST_EXTRA=lima-test.
 TEST_EXTRA :=
 
 test: test-deps lint unit test-host
@@ -75,6 +75,6 @@ clean:
 
 # The fragments, in the order their test targets run. `include`: a missing one is an error,
 # and so is one in mk/ that is not listed here.
-MK_FRAGMENTS := mk/package.mk mk/lima.mk mk/vm.mk mk/bench.mk mk/fuzz.mk
+MK_FRAGMENTS := mk/package.mk mk/lima.mk mk/vm.mk mk/bench.mk mk/fuzz.mk mk/soak.mk
 $(if $(filter-out $(MK_FRAGMENTS),$(wildcard mk/*.mk)),$(error mk/*.mk not listed in MK_FRAGMENTS: $(filter-out $(MK_FRAGMENTS),$(wildcard mk/*.mk))))
 include $(MK_FRAGMENTS)
