@@ -149,7 +149,7 @@ class Load:
             detail = {"execs": self._count(e, s), "threads": self._count(t, s), "calls": storm["calls"]}
         else:  # idle: nothing of ours runs but the sampler
             self.stop.wait(min(arg, left))
-            self.totals["idle_s"] += time.time() - t0
+            self.totals["idle_s"] = round(self.totals["idle_s"] + time.time() - t0, 3)
             detail = {}
         self.windows.append({"phase": name, "t0": t0, "t1": time.time(), **detail})
 
@@ -359,7 +359,8 @@ class Soak:
                 if now >= next_note:
                     s = self.samples[-1]
                     print(f"soak: {now - t_start:.0f} s, {len(self.rotations)} rotations, RSS {s['rss_kb']} kB, "
-                          f"{s['fds']} fds, {self.load.totals}", flush=True)
+                          f"{s['fds']} fds, " + ", ".join(f"{k} {v:.0f}" for k, v in self.load.totals.items()),
+                          flush=True)
                     next_note += 60
                 time.sleep(max(0.0, min(next_probe, next_sample) - time.monotonic()))
         finally:
