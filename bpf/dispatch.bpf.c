@@ -399,6 +399,41 @@ static __always_inline __u32 capture_one(struct args_record *a, __u32 off, __u32
 }
 
 /* An "other" or "timer" record with the arguments (--args). */
+/* Counts a record whose ring space was (or could not be) reserved. */
+static __always_inline void count_reserved(struct counters *c, void *r)
+{
+	if (!c)
+		return;
+	c->seen++;
+	if (r)
+		c->emitted++;
+	else
+		c->dropped++;
+}
+
+#define ARGS_NO_DATA offsetof(struct args_record, data)
+
+/* A record with the argument registers and no user memory, filled in place in the ring
+ * (no scratch map, no copy): most syscalls have no path or address to read. */
+static __always_inline int args_in_place(struct bpf_raw_tracepoint_args *ctx, long key,
+					 __u8 kind, bool compat)
+{
+	struct counters *c = cpu_counters();
+	long flags = wake_flags(c);
+	struct args_record *r = bpf_ringbuf_reserve(&events_rb, ARGS_NO_DATA, 0);
+
+	count_reserved(c, r);
+	if (!r)
+		return 0;
+	fill_header(&r->hdr, key, kind);
+	r->hdr.flags |= RECORD_HAS_ARGS;
+	read_raw_args(ctx, compat, r->raw_args);
+	r->data_len = 0;
+	r->captures = 0;
+	bpf_ringbuf_submit(r, flags);
+	return 0;
+}
+
 static __always_inline int handle_with_args(struct bpf_raw_tracepoint_args *ctx, long key,
 					    __u8 kind)
 {
@@ -407,14 +442,16 @@ static __always_inline int handle_with_args(struct bpf_raw_tracepoint_args *ctx,
 	__u16 plan;
 	bool compat;
 
+	number_of(key, &compat);
+	plan = key >= 0 && key < MAX_SYSCALLS ? arg_captures[key & (MAX_SYSCALLS - 1)] : 0;
+	if (use_ringbuf && !plan)
+		return args_in_place(ctx, key, kind, compat);
 	a = bpf_map_lookup_elem(&args_scratch, &zero);
 	if (!a)
 		return 0;
-	number_of(key, &compat);
 	fill_header(&a->hdr, key, kind);
 	a->hdr.flags |= RECORD_HAS_ARGS;
 	read_raw_args(ctx, compat, a->raw_args);
-	plan = key >= 0 && key < MAX_SYSCALLS ? arg_captures[key & (MAX_SYSCALLS - 1)] : 0;
 	off = capture_one(a, 0, plan & 7, (plan >> 3) & 3);
 	captures = off ? 1 : 0;
 	if (off) {
@@ -442,13 +479,7 @@ static __always_inline int handle_simple(struct bpf_raw_tracepoint_args *ctx, lo
 		long flags = wake_flags(c);
 		struct record_header *r = bpf_ringbuf_reserve(&events_rb, sizeof(*r), 0);
 
-		if (c) {
-			c->seen++;
-			if (r)
-				c->emitted++;
-			else
-				c->dropped++;
-		}
+		count_reserved(c, r);
 		if (!r)
 			return 0;
 		fill_header(r, nr, kind);
