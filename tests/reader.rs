@@ -3,60 +3,27 @@
 //! backlog stepped over, then one batch per 100 ms timeout while the ring stayed full).
 //! The test takes the wakeups away altogether, so only the reader's own rule can pass it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use nix::sched::{sched_setaffinity, CpuSet};
-use nix::sys::signal::Signal;
-use nix::unistd::Pid;
-use tailcall_logger_testkit::{bins, go, parse_lines, require_bpf, Bins};
+use tailcall_logger_testkit::storm::Storm;
+use tailcall_logger_testkit::{bins, require_bpf, Bins};
 
 const BINS: Bins = bins!();
 /// The reader's poll timeout (src/reader.rs POLL_INTERVAL).
 const POLL: Duration = Duration::from_millis(100);
 
-fn pin(pid: u32, cpu: usize) {
-    let mut set = CpuSet::new();
-    set.set(cpu).unwrap();
-    sched_setaffinity(Pid::from_raw(pid as i32), &set).unwrap();
-}
-
 #[test]
 fn reader_reads_continuously_while_the_ring_is_full() {
     require_bpf!();
     // A one-CPU storm of logged getppid calls into a 64 KiB ring (about 1,170 records):
-    // the producer outruns a JSON reader, so the ring sits at or near full.
+    // the producer outruns a JSON reader, so the ring sits at or near full. No wakeup is
+    // ever sent: the old failure's shape, where the reader depended on a wakeup that
+    // never came.
     let calls: u64 = 2_000_000;
-    let mut storm = BINS.actor(&["--calls", &calls.to_string(), "--pin", "1"]);
-    let pid = storm.id().to_string();
-    // No wakeup is ever sent: the old failure's shape, where the reader depended on a
-    // wakeup that never came.
-    let logger = BINS.start_logger(&[
-        "--json",
-        "--pid",
-        &pid,
-        "--ringbuf-bytes",
-        "65536",
-        "--ringbuf-wake-every",
-        "0",
-    ]);
-    pin(logger.child.id(), 0);
-    let mut lines = logger.wait_for(Duration::from_secs(30), |l| {
-        l.contains("\"type\":\"start\"")
-    });
-    let started = Instant::now();
-    go(&mut storm);
-    assert!(storm.wait().unwrap().success());
-    let storm_time = started.elapsed();
-    logger.signal(Signal::SIGINT);
-    let (status, rest, stderr) = logger.finish(Duration::from_secs(20));
-    assert!(status.success(), "{stderr}");
-    lines.extend(rest);
-
-    let records = parse_lines(&lines);
-    let summary = records
-        .iter()
-        .find(|r| r["type"] == "summary")
-        .expect("a summary record");
+    let args = ["--ringbuf-bytes", "65536", "--ringbuf-wake-every", "0"];
+    let storm = Storm::run(&BINS, calls, &args, true);
+    let storm_time = storm.took;
+    let summary = storm.record("summary");
     let count = |k: &str| summary[k].as_u64().unwrap();
     let waits = &summary["reader"];
     let timeouts = waits["timeouts"].as_u64().unwrap();

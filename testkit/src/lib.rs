@@ -10,6 +10,7 @@
 //! - [`actors`]: the child processes that make known syscalls (run by the scenario binary).
 //! - [`checks`]: assertions and decoders over the logger's output.
 //! - [`args`]: `--args`: the `--act-args` actor's reports and the exact records it causes.
+//! - [`storm`]: a pinned storm of logged syscalls under a logger (throughput tests).
 
 pub mod actors;
 pub mod args;
@@ -18,6 +19,7 @@ pub mod checks;
 pub mod fixtures;
 pub mod logger;
 pub mod skip;
+pub mod storm;
 
 pub use bins::{go, Bins, ReportingActor, SCENARIO_BIN};
 pub use checks::{
