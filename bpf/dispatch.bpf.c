@@ -399,18 +399,6 @@ static __always_inline __u32 capture_one(struct args_record *a, __u32 off, __u32
 }
 
 /* An "other" or "timer" record with the arguments (--args). */
-/* Counts a record whose ring space was (or could not be) reserved. */
-static __always_inline void count_reserved(struct counters *c, void *r)
-{
-	if (!c)
-		return;
-	c->seen++;
-	if (r)
-		c->emitted++;
-	else
-		c->dropped++;
-}
-
 #define ARGS_NO_DATA offsetof(struct args_record, data)
 
 /* A record with the argument registers and no user memory, filled in place in the ring
@@ -422,7 +410,13 @@ static __always_inline int args_in_place(struct bpf_raw_tracepoint_args *ctx, lo
 	long flags = wake_flags(c);
 	struct args_record *r = bpf_ringbuf_reserve(&events_rb, ARGS_NO_DATA, 0);
 
-	count_reserved(c, r);
+	if (c) {
+		c->seen++;
+		if (r)
+			c->emitted++;
+		else
+			c->dropped++;
+	}
 	if (!r)
 		return 0;
 	fill_header(&r->hdr, key, kind);
@@ -479,7 +473,13 @@ static __always_inline int handle_simple(struct bpf_raw_tracepoint_args *ctx, lo
 		long flags = wake_flags(c);
 		struct record_header *r = bpf_ringbuf_reserve(&events_rb, sizeof(*r), 0);
 
-		count_reserved(c, r);
+		if (c) {
+			c->seen++;
+			if (r)
+				c->emitted++;
+			else
+				c->dropped++;
+		}
 		if (!r)
 			return 0;
 		fill_header(r, nr, kind);
