@@ -398,7 +398,7 @@ static __always_inline __u32 capture_one(struct args_record *a, __u32 off, __u32
 	return sizeof(*c) + want;
 }
 
-/* An "other" or "timer" record with the arguments (--args). */
+/* An args record's size when nothing was read from user memory. */
 #define ARGS_NO_DATA offsetof(struct args_record, data)
 
 /* A record with the argument registers and no user memory, filled in place in the ring
@@ -428,6 +428,7 @@ static __always_inline int args_in_place(struct bpf_raw_tracepoint_args *ctx, lo
 	return 0;
 }
 
+/* An "other" or "timer" record with the arguments (--args). */
 static __always_inline int handle_with_args(struct bpf_raw_tracepoint_args *ctx, long key,
 					    __u8 kind)
 {
