@@ -46,6 +46,15 @@ const volatile __u32 nr_keys = 0;            /* native table, then the i386 one 
 const volatile bool capture_args = false;    /* --args */
 const volatile __u32 string_size = 256;      /* --string-size, at most STRING_MAX_LEN */
 const volatile __u16 arg_captures[MAX_SYSCALLS] = {}; /* per key; see enum arg_kind */
+const volatile bool results = false;         /* --results or --count: pair entry and exit */
+const volatile bool count_only = false;      /* --count: aggregate, no records */
+const volatile bool failed_only = false;     /* --failed */
+const volatile __u64 min_duration_ns = 0;    /* --min-duration */
+const volatile __u8 key_traits[MAX_SYSCALLS] = {}; /* per key; see enum key_traits */
+
+/* --count: which half of call_stats the programs fill; userspace flips it, then reads and
+ * clears the other half, so an interval's figures are exact and none is lost. */
+__u32 count_epoch = 0;
 
 /* Referenced once so the skeleton generates the record types for userspace (one definition). */
 struct exec_record exec_record_layout = {};
@@ -53,6 +62,10 @@ struct args_record args_record_layout = {};
 struct arg_capture arg_capture_layout = {};
 enum arg_kind arg_kind_layout = ARG_VALUE;
 struct counters counters_layout = {};
+struct pending pending_layout = {};
+struct call_stats call_stats_layout = {};
+enum pending_state pending_state_layout = PENDING_IDLE;
+enum key_traits key_traits_layout = TRAIT_NO_RETURN;
 enum handler_kind handler_kind_layout = HANDLER_OTHER;
 enum read_status read_status_layout = READ_OK;
 enum record_flags record_flags_layout = (enum record_flags)0;
@@ -97,6 +110,24 @@ struct {
 	__type(key, __u32);
 	__type(value, struct args_record);
 } args_scratch SEC(".maps");
+
+/* --results: each thread's call in flight, by thread id. LRU: a full map evicts the
+ * oldest slot (its exit then counts as unpaired) rather than refusing new threads. Slots
+ * are freed when their thread exits. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 10240); /* resized by userspace */
+	__type(key, __u32);
+	__type(value, struct pending);
+} pending SEC(".maps");
+
+/* --count: two halves of MAX_SYSCALLS keys each (see count_epoch). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2 * MAX_SYSCALLS);
+	__type(key, __u32);
+	__type(value, struct call_stats);
+} call_stats SEC(".maps");
 
 static __always_inline struct counters *cpu_counters(void)
 {
@@ -168,11 +199,11 @@ static __always_inline int admitted(void)
 	return wanted();
 }
 
-/* Common head of both dispatchers: returns the table key of the syscall to handle (the
- * number, or compat_base + number for an ia32 syscall), or STOP or MISS. */
-static __always_inline long admit(struct bpf_raw_tracepoint_args *ctx)
+/* Common head of both dispatchers and of the exit side: returns the table key of the
+ * syscall to handle (the number, or compat_base + number for an ia32 syscall), or STOP or
+ * MISS. */
+static __always_inline long admit(long nr)
 {
-	long nr = (long)ctx->args[1];
 	long key = nr;
 
 	/* -1: no syscall (ptrace or seccomp skipped it); never a record. */
@@ -235,6 +266,13 @@ static __always_inline void fill_header(struct record_header *h, long key, __u8 
 	h->cpu = bpf_get_smp_processor_id();
 	h->kind = kind;
 	h->flags = compat ? RECORD_COMPAT : 0;
+	h->ret = 0;
+	h->duration_ns = 0;
+	if (results)
+		h->flags |= key >= 0 && key < MAX_SYSCALLS &&
+				    (key_traits[key & (MAX_SYSCALLS - 1)] & TRAIT_NO_RETURN) ?
+				    RECORD_NO_RETURN :
+				    RECORD_AWAITS_RESULT;
 	h->ppid = 0;
 	/* With the kernel's own BTF and bpf_get_current_task_btf() (5.11+): plain loads
 	 * through BTF pointers. Otherwise helpers that copy (probe_read twice, get_comm). */
@@ -268,15 +306,18 @@ static __always_inline long wake_flags(struct counters *c)
 	return (c->emitted & (wakeup_every - 1)) == 0 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
+static __always_inline long output_to(void *ctx, struct counters *c, void *data, __u64 size)
+{
+	if (use_ringbuf)
+		return bpf_ringbuf_output(&events_rb, data, size, wake_flags(c));
+	return bpf_perf_event_output(ctx, &events_pb, BPF_F_CURRENT_CPU, data, size);
+}
+
 static __always_inline void output(void *ctx, void *data, __u64 size)
 {
 	struct counters *c = cpu_counters();
-	long err;
+	long err = output_to(ctx, c, data, size);
 
-	if (use_ringbuf)
-		err = bpf_ringbuf_output(&events_rb, data, size, wake_flags(c));
-	else
-		err = bpf_perf_event_output(ctx, &events_pb, BPF_F_CURRENT_CPU, data, size);
 	if (!c)
 		return;
 	c->seen++;
@@ -398,6 +439,214 @@ static __always_inline __u32 capture_one(struct args_record *a, __u32 off, __u32
 	return sizeof(*c) + want;
 }
 
+/*
+ * --results: a call is reported once, when it returns. At entry its record waits in the
+ * thread's pending slot (held), or, when it carries user memory read at entry (exec, and
+ * paths or addresses with --args), it is sent at once and only the pairing data waits
+ * (sent); the exit side then sends a small HANDLER_RESULT record instead. The outcome
+ * filters (--failed, --min-duration) are decided at exit, here in the kernel.
+ */
+
+static __always_inline void count_unpaired(void)
+{
+	struct counters *c = cpu_counters();
+
+	if (c)
+		c->unpaired++;
+}
+
+/* The thread's slot, created on its first logged call. */
+static __always_inline struct pending *pending_slot(__u32 tid)
+{
+	struct pending *p = bpf_map_lookup_elem(&pending, &tid);
+	struct pending fresh = {};
+
+	if (p)
+		return p;
+	bpf_map_update_elem(&pending, &tid, &fresh, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&pending, &tid);
+}
+
+static __always_inline bool is_error(long ret)
+{
+	return ret < 0 && ret >= -4095;
+}
+
+/* Whether --failed and --min-duration let a call through; an unfinished call has no
+ * outcome, so --failed drops it. */
+static __always_inline bool outcome_wanted(long ret, __u64 duration, bool finished)
+{
+	if (failed_only && !(finished && is_error(ret)))
+		return false;
+	return duration >= min_duration_ns;
+}
+
+/* --count: one more call of `key`. */
+static __always_inline void count_call(__u32 key, __u64 duration, bool failed)
+{
+	__u32 idx = (key & (MAX_SYSCALLS - 1)) + (*(volatile __u32 *)&count_epoch & 1) * MAX_SYSCALLS;
+	struct call_stats *s = bpf_map_lookup_elem(&call_stats, &idx);
+
+	if (!s)
+		return;
+	s->calls++;
+	s->errors += failed;
+	s->total_ns += duration;
+	if (duration > s->max_ns)
+		s->max_ns = duration;
+}
+
+/* The outcome of a call whose record was sent at entry. */
+static __always_inline void send_result(void *ctx, struct pending *p, long ret, __u64 duration,
+					__u8 flags)
+{
+	struct counters *c = cpu_counters();
+	struct record_header r = {};
+
+	r.ktime_ns = p->hdr.ktime_ns;
+	r.ret = ret;
+	r.duration_ns = duration;
+	r.pid = p->hdr.pid;
+	r.tid = p->hdr.tid;
+	r.nr = p->hdr.nr;
+	r.kind = HANDLER_RESULT;
+	r.flags = flags | (p->hdr.flags & RECORD_COMPAT);
+	if (output_to(ctx, c, &r, sizeof(r)) && c)
+		c->results_dropped++;
+}
+
+/* A held record leaves its slot: the slot's first bytes are the record. */
+static __always_inline void send_held(void *ctx, struct pending *p, long ret, __u64 duration,
+				      __u8 flags)
+{
+	p->hdr.ret = ret;
+	p->hdr.duration_ns = duration;
+	p->hdr.flags = (p->hdr.flags & ~RECORD_AWAITS_RESULT) | flags;
+	if (p->hdr.flags & RECORD_HAS_ARGS)
+		output(ctx, p, offsetof(struct pending, key));
+	else
+		output(ctx, p, sizeof(p->hdr));
+}
+
+/* The call in the slot returned `ret`: report it (or count it) and free the slot. */
+static __always_inline void finish(void *ctx, struct pending *p, long ret)
+{
+	__u64 duration = bpf_ktime_get_ns() - p->hdr.ktime_ns;
+	__u8 state = p->state;
+
+	p->state = PENDING_IDLE;
+	if (count_only) {
+		count_call(p->key, duration, is_error(ret));
+		return;
+	}
+	if (state == PENDING_SENT) {
+		send_result(ctx, p, ret, duration,
+			    RECORD_RESULT | (outcome_wanted(ret, duration, true) ? 0 : RECORD_FILTERED));
+		return;
+	}
+	if (outcome_wanted(ret, duration, true))
+		send_held(ctx, p, ret, duration, RECORD_RESULT);
+}
+
+/* The call in the slot will never return (its thread exited, or the slot is needed for a
+ * new call): counted as unpaired and reported unfinished, so the last call of a killed
+ * process is visible. */
+static __always_inline void abandon(void *ctx, struct pending *p)
+{
+	__u64 duration = bpf_ktime_get_ns() - p->hdr.ktime_ns;
+	__u8 state = p->state;
+
+	p->state = PENDING_IDLE;
+	count_unpaired();
+	if (count_only)
+		return;
+	if (state == PENDING_SENT)
+		send_result(ctx, p, 0, duration,
+			    RECORD_UNFINISHED | (outcome_wanted(0, duration, false) ? 0 : RECORD_FILTERED));
+	else if (outcome_wanted(0, duration, false))
+		send_held(ctx, p, 0, duration, RECORD_UNFINISHED);
+}
+
+/* The slot of the current thread, free for a new call. */
+static __always_inline struct pending *claim_slot(void *ctx, __u32 tid)
+{
+	struct pending *p = pending_slot(tid);
+
+	if (!p) {
+		count_unpaired();
+		return 0;
+	}
+	if (p->state != PENDING_IDLE)
+		abandon(ctx, p);
+	return p;
+}
+
+/* Entry: the record waits in the slot until the call returns. */
+static __always_inline void hold(struct bpf_raw_tracepoint_args *ctx, long key, __u8 kind)
+{
+	struct pending *p = claim_slot(ctx, (__u32)bpf_get_current_pid_tgid());
+	bool compat;
+
+	if (!p)
+		return;
+	if (count_only) {
+		p->hdr.ktime_ns = bpf_ktime_get_ns();
+	} else {
+		fill_header(&p->hdr, key, kind);
+		if (capture_args) {
+			number_of(key, &compat);
+			p->hdr.flags |= RECORD_HAS_ARGS;
+			read_raw_args(ctx, compat, p->raw_args);
+		}
+	}
+	p->key = key;
+	p->state = PENDING_HELD;
+}
+
+/* Entry: the record `h` was sent now; its outcome follows as a HANDLER_RESULT record. */
+static __always_inline void mark_sent(void *ctx, struct record_header *h, long key)
+{
+	struct pending *p;
+
+	if (!(h->flags & RECORD_AWAITS_RESULT))
+		return;
+	p = claim_slot(ctx, h->tid);
+	if (!p)
+		return;
+	p->hdr.ktime_ns = h->ktime_ns;
+	p->hdr.pid = h->pid;
+	p->hdr.tid = h->tid;
+	p->hdr.nr = h->nr;
+	p->hdr.flags = h->flags;
+	p->key = key;
+	p->state = PENDING_SENT;
+}
+
+/* Entry with --results: true when the call is taken care of here (held in its slot,
+ * counted, or dropped by an outcome filter), false when its record is to be sent now. */
+static __always_inline bool results_at_entry(struct bpf_raw_tracepoint_args *ctx, long key,
+					     __u8 kind)
+{
+	__u32 k = key & (MAX_SYSCALLS - 1);
+	bool no_return = key >= 0 && key < MAX_SYSCALLS && (key_traits[k] & TRAIT_NO_RETURN);
+
+	if (count_only) {
+		if (no_return)
+			count_call(k, 0, false);
+		else
+			hold(ctx, key, kind);
+		return true;
+	}
+	if (no_return)
+		return failed_only || min_duration_ns; /* no outcome to filter on */
+	if (capture_args && kind != HANDLER_EXEC && arg_captures[k])
+		return false; /* user memory is read at entry: sent now */
+	if (kind == HANDLER_EXEC)
+		return false;
+	hold(ctx, key, kind);
+	return true;
+}
+
 /* An args record's size when nothing was read from user memory. */
 #define ARGS_NO_DATA offsetof(struct args_record, data)
 
@@ -458,6 +707,8 @@ static __always_inline int handle_with_args(struct bpf_raw_tracepoint_args *ctx,
 	a->captures = captures;
 	a->data_len = off;
 	output_used(ctx, a, sizeof(*a), ARGS_DATA_LEN, off);
+	if (results)
+		mark_sent(ctx, &a->hdr, key);
 	return 0;
 }
 
@@ -465,6 +716,8 @@ static __always_inline int handle_simple(struct bpf_raw_tracepoint_args *ctx, lo
 {
 	struct record_header h;
 
+	if (results && results_at_entry(ctx, nr, kind))
+		return 0;
 	if (capture_args)
 		return handle_with_args(ctx, nr, kind);
 
@@ -501,6 +754,8 @@ static __always_inline int handle_exec(struct bpf_raw_tracepoint_args *ctx, long
 	__u32 zero = 0, off = 0;
 	long n, long_arg = 0;
 
+	if (results && results_at_entry(ctx, nr, HANDLER_EXEC))
+		return 0;
 	e = bpf_map_lookup_elem(&exec_scratch, &zero);
 	if (!e)
 		return 0;
@@ -591,6 +846,8 @@ send:
 		e->argv_status = READ_TRUNCATED;
 	e->args_len = off;
 	output_used(ctx, e, sizeof(*e), ARGS_BUF_LEN, off);
+	if (results)
+		mark_sent(ctx, &e->hdr, nr);
 	return 0;
 }
 
@@ -609,7 +866,7 @@ static __always_inline int handle(struct bpf_raw_tracepoint_args *ctx, long nr, 
 SEC("raw_tp/sys_enter")
 int dispatch_tail(struct bpf_raw_tracepoint_args *ctx)
 {
-	long key = admit(ctx);
+	long key = admit((long)ctx->args[1]);
 
 	if (key == STOP)
 		return 0;
@@ -623,7 +880,7 @@ int dispatch_tail(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tp/sys_enter")
 int dispatch_inline(struct bpf_raw_tracepoint_args *ctx)
 {
-	long key = admit(ctx);
+	long key = admit((long)ctx->args[1]);
 
 	if (key == STOP)
 		return 0;
@@ -656,5 +913,95 @@ int handle_other_prog(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tp")
 int handle_ignore_prog(struct bpf_raw_tracepoint_args *ctx)
 {
+	return 0;
+}
+
+/*
+ * --results: the exit side. sys_exit gives the return value; the syscall number is read
+ * from the registers (orig_ax on x86_64, syscallno on arm64): a plain load through the
+ * BTF-typed pointer on tp_btf, one probe read on raw_tp (kernels without their own BTF).
+ */
+static __always_inline int at_exit(void *ctx, long nr, long ret)
+{
+	long key = admit(nr);
+	__u32 tid;
+	struct pending *p;
+
+	if (key < 0)
+		return 0;
+	tid = (__u32)bpf_get_current_pid_tgid();
+	p = bpf_map_lookup_elem(&pending, &tid);
+	if (!p || p->state == PENDING_IDLE) {
+		/* A successful exec was reported by sched_process_exec; a fork's child returns
+		 * 0 without having entered. Anything else began before we attached, or its
+		 * slot was evicted. */
+		if (!(ret == 0 && (syscall_handler[key & (MAX_SYSCALLS - 1)] == HANDLER_EXEC ||
+				   (key_traits[key & (MAX_SYSCALLS - 1)] & TRAIT_FORK))))
+			count_unpaired();
+		return 0;
+	}
+	if (p->key != key) {
+		abandon(ctx, p);
+		count_unpaired();
+		return 0;
+	}
+	finish(ctx, p, ret);
+	return 0;
+}
+
+#if defined(__TARGET_ARCH_x86)
+#define SYSCALL_NR(regs) ((regs)->orig_ax)
+#else
+#define SYSCALL_NR(regs) ((regs)->syscallno)
+#endif
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(exit_btf, struct pt_regs *regs, long ret)
+{
+	return at_exit(ctx, (long)SYSCALL_NR(regs), ret);
+}
+
+SEC("raw_tp/sys_exit")
+int exit_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+
+#if defined(__TARGET_ARCH_x86)
+	return at_exit(ctx, (long)BPF_CORE_READ(regs, orig_ax), (long)ctx->args[1]);
+#else
+	return at_exit(ctx, (long)BPF_CORE_READ(regs, syscallno), (long)ctx->args[1]);
+#endif
+}
+
+/* A successful execve or execveat: on arm64 before 5.18 no sys_exit follows, and the
+ * thread may have taken its thread group leader's id, so the slot is found by the id the
+ * tracepoint gives (old_pid) and freed: nothing of it survives the exec. */
+SEC("raw_tp/sched_process_exec")
+int exec_done(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u32 old_tid = (__u32)ctx->args[1];
+	struct pending *p = bpf_map_lookup_elem(&pending, &old_tid);
+
+	if (!p)
+		return 0;
+	if (p->state != PENDING_IDLE &&
+	    syscall_handler[p->key & (MAX_SYSCALLS - 1)] == HANDLER_EXEC)
+		finish(ctx, p, 0);
+	bpf_map_delete_elem(&pending, &old_tid);
+	return 0;
+}
+
+/* A thread exits: a call still in its slot never returned; the slot is freed. */
+SEC("raw_tp/sched_process_exit")
+int thread_gone(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pending *p = bpf_map_lookup_elem(&pending, &tid);
+
+	if (!p)
+		return 0;
+	if (p->state != PENDING_IDLE)
+		abandon(ctx, p);
+	bpf_map_delete_elem(&pending, &tid);
 	return 0;
 }

@@ -34,6 +34,9 @@ enum handler_kind {
 	HANDLER_IGNORE = 1,
 	HANDLER_EXEC = 2,
 	HANDLER_TIMER = 3,
+	/* --results: the outcome of a call whose record was sent at entry (it carries user
+	 * memory read at entry); paired with it by (tid, ktime_ns) in userspace. */
+	HANDLER_RESULT = 4,
 };
 
 /* How a user-memory read went; never an empty string without saying why. */
@@ -52,6 +55,30 @@ enum record_flags {
 	RECORD_HAS_ARGS = 2,
 	/* A 32-bit (ia32) syscall on x86_64: nr is in the i386 table. */
 	RECORD_COMPAT = 4,
+	/* --results: ret and duration_ns hold the call's outcome. */
+	RECORD_RESULT = 8,
+	/* --results: exit, exit_group, rt_sigreturn: they never return; sent at entry. */
+	RECORD_NO_RETURN = 16,
+	/* --results: sent at entry; a HANDLER_RESULT record with the outcome follows. */
+	RECORD_AWAITS_RESULT = 32,
+	/* On a HANDLER_RESULT record: --failed or --min-duration rejected the call. */
+	RECORD_FILTERED = 64,
+	/* --results: the thread exited (or the slot was reused) before the call returned;
+	 * duration_ns is the time until then. */
+	RECORD_UNFINISHED = 128,
+};
+
+/* What a key's syscall does to the entry/exit pairing (table key_traits). */
+enum key_traits {
+	TRAIT_NO_RETURN = 1, /* exit, exit_group, rt_sigreturn: no sys_exit to wait for */
+	TRAIT_FORK = 2,      /* clone, fork, vfork: the child returns 0 without an entry */
+};
+
+/* A thread's slot in the pending map (--results). */
+enum pending_state {
+	PENDING_IDLE = 0,
+	PENDING_HELD = 1, /* the record waits here and is sent at exit */
+	PENDING_SENT = 2, /* the record was sent at entry; only the pairing data is here */
 };
 
 /* What is read behind an argument. The per-syscall table arg_captures (filled from the
@@ -72,7 +99,9 @@ struct arg_capture {
 };
 
 struct record_header {
-	__u64 ktime_ns;
+	__u64 ktime_ns;    /* at entry */
+	__s64 ret;         /* with RECORD_RESULT */
+	__u64 duration_ns; /* with RECORD_RESULT or RECORD_UNFINISHED: since entry */
 	__u32 pid; /* thread group id, what ps calls the pid */
 	__u32 tid;
 	__u32 ppid;
@@ -107,6 +136,27 @@ struct args_record {
 	char data[ARGS_DATA_LEN];
 };
 
+/* --results: the call a thread is in, from entry to exit. Its first bytes are laid out
+ * as a struct args_record without data, so a held record is sent straight from here. */
+struct pending {
+	struct record_header hdr;
+	__u64 raw_args[SYSCALL_ARGS];
+	__u16 data_len; /* 0 */
+	__u8 captures;  /* 0 */
+	__u8 _pad[5];
+	__u32 key;      /* the table key at entry */
+	__u8 state;     /* enum pending_state */
+	__u8 _pad2[3];
+};
+
+/* --count: per table key and CPU, in one of two halves chosen by count_epoch. */
+struct call_stats {
+	__u64 calls;
+	__u64 errors;   /* returned -4095..-1 */
+	__u64 total_ns; /* entry to exit, summed */
+	__u64 max_ns;
+};
+
 /* Per-CPU; userspace sums them over all possible CPUs. */
 struct counters {
 	__u64 seen;          /* passed the filters and not ignored: counted before output */
@@ -114,6 +164,12 @@ struct counters {
 	__u64 dropped;       /* records lost because the buffer was full */
 	__u64 dispatch_miss; /* no handler: tail call missed or number beyond the table */
 	__u64 read_faults;   /* user-memory reads that failed */
+	/* --results: calls whose entry and exit could not be paired (an exit without a
+	 * pending entry, a slot reused or freed before its exit, the map full). */
+	__u64 unpaired;
+	/* --results: HANDLER_RESULT records lost because the buffer was full (their entry
+	 * records are reported unfinished at shutdown). */
+	__u64 results_dropped;
 };
 
 #endif /* __DISPATCH_H */

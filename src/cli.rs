@@ -11,6 +11,8 @@ Examples:
   tailcall-logger --json | jq .                one JSON object per line
   tailcall-logger --json --duration 5 --output events.jsonl
   tailcall-logger --comm sleep --pid 4100      filter in the kernel
+  tailcall-logger --results --failed           only calls that returned an error
+  tailcall-logger --count --interval 10        per-syscall counts and times, like strace -c
   tailcall-logger probe                        what this kernel supports, and the plan
 
 Exit codes: 0 ok, 1 runtime error, 2 usage, 3 missing privileges,
@@ -122,6 +124,35 @@ pub struct RunArgs {
           value_parser = clap::value_parser!(u32).range(2..=4096))]
     pub string_size: u32,
 
+    /// Report each call when it returns, with its return value, errno and duration
+    #[arg(long)]
+    pub results: bool,
+
+    /// Only calls that returned an error (decided in the kernel; implies --results)
+    #[arg(long)]
+    pub failed: bool,
+
+    /// Only calls that took at least this long, e.g. 10ms, 1.5s, 200us (decided in the
+    /// kernel; implies --results)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ns)]
+    pub min_duration: Option<u64>,
+
+    /// No records: count calls, errors and time per syscall in the kernel and print a table
+    /// (like strace -c) at exit, and every --interval seconds if given
+    #[arg(long, conflicts_with_all = ["failed", "min_duration", "args", "results"])]
+    pub count: bool,
+
+    /// With --count: also print the table (or a JSON object) every this many seconds
+    #[arg(long, value_name = "SECONDS", requires = "count",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub interval: Option<u64>,
+
+    /// Calls in flight the kernel can pair with their exit (threads inside a logged call at
+    /// once); beyond it the oldest is evicted and counted as unpaired
+    #[arg(long, hide = true, value_name = "N", default_value_t = 10_240,
+          value_parser = clap::value_parser!(u32).range(64..=1_048_576))]
+    pub max_pending: u32,
+
     /// Do not capture argv at all (it never leaves the kernel)
     #[arg(long)]
     pub no_argv: bool,
@@ -181,6 +212,31 @@ fn parse_comm(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// `10ms`, `1.5s`, `200us`, `500ns`, `2m`; a bare number is seconds. At least 1 ns.
+pub fn parse_duration_ns(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let scale: f64 = match unit {
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "" | "s" => 1e9,
+        "m" => 60e9,
+        _ => return Err(format!("unknown unit {unit:?} (ns, us, ms, s or m)")),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 10ms or 1.5s"))?;
+    let ns = (value * scale).round();
+    if !(1.0..=1e18).contains(&ns) {
+        return Err(format!("{s:?} is out of range (1ns to about 31 years)"));
+    }
+    Ok(ns as u64)
+}
+
 fn parse_ring_size(s: &str) -> Result<u32, String> {
     let n: u32 = s.parse().map_err(|e| format!("{e}"))?;
     if n < 4096 || !n.is_power_of_two() {
@@ -228,6 +284,32 @@ mod tests {
         assert_eq!(cli.run.kernel.dispatch, DispatchChoice::Auto);
         assert_eq!(cli.run.kernel.transport, TransportChoice::Auto);
         assert_eq!(cli.run.ringbuf_bytes, 4 << 20);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ns("10ms"), Ok(10_000_000));
+        assert_eq!(parse_duration_ns("1.5s"), Ok(1_500_000_000));
+        assert_eq!(parse_duration_ns("200us"), Ok(200_000));
+        assert_eq!(parse_duration_ns("2"), Ok(2_000_000_000));
+        assert_eq!(parse_duration_ns("1m"), Ok(60_000_000_000));
+        for bad in ["", "ms", "10 parsecs", "0", "-1s", "1e3s"] {
+            assert!(parse_duration_ns(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn results_options() {
+        let cli = parse(&["--failed", "--min-duration", "20ms"]).unwrap();
+        assert!(cli.run.failed);
+        assert_eq!(cli.run.min_duration, Some(20_000_000));
+        assert!(parse(&["--count", "--failed"]).is_err());
+        assert!(parse(&["--count", "--args"]).is_err());
+        assert!(parse(&["--interval", "5"]).is_err());
+        assert_eq!(
+            parse(&["--count", "--interval", "5"]).unwrap().run.interval,
+            Some(5)
+        );
     }
 
     #[test]

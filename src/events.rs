@@ -7,8 +7,115 @@ use std::mem::{offset_of, size_of};
 
 use crate::handlers::Kind;
 use crate::skel::types::{
-    arg_capture, args_record, exec_record, read_status, record_flags, record_header,
+    arg_capture, args_record, exec_record, handler_kind, read_status, record_flags, record_header,
 };
+
+/// How the call ended (--results), from the record's flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Outcome {
+    /// Without --results: the record was made at entry.
+    #[default]
+    Entry,
+    Returned {
+        ret: i64,
+        duration_ns: u64,
+    },
+    /// exit, exit_group, rt_sigreturn: nothing returns to wait for.
+    NoReturn,
+    /// Still in the call when its thread exited or the logger stopped.
+    Unfinished {
+        duration_ns: u64,
+    },
+}
+
+impl Outcome {
+    fn from_header(h: &record_header) -> Outcome {
+        let flag = |f: record_flags| u32::from(h.flags) & f.0 != 0;
+        if flag(record_flags::RECORD_RESULT) {
+            Outcome::Returned {
+                ret: h.ret,
+                duration_ns: h.duration_ns,
+            }
+        } else if flag(record_flags::RECORD_UNFINISHED) {
+            Outcome::Unfinished {
+                duration_ns: h.duration_ns,
+            }
+        } else if flag(record_flags::RECORD_NO_RETURN) {
+            Outcome::NoReturn
+        } else {
+            Outcome::Entry
+        }
+    }
+
+    fn flags(self) -> u8 {
+        let f = match self {
+            Outcome::Entry => 0,
+            Outcome::Returned { .. } => record_flags::RECORD_RESULT.0,
+            Outcome::NoReturn => record_flags::RECORD_NO_RETURN.0,
+            Outcome::Unfinished { .. } => record_flags::RECORD_UNFINISHED.0,
+        };
+        f as u8
+    }
+
+    fn ret_and_duration(self) -> (i64, u64) {
+        match self {
+            Outcome::Returned { ret, duration_ns } => (ret, duration_ns),
+            Outcome::Unfinished { duration_ns } => (0, duration_ns),
+            Outcome::Entry | Outcome::NoReturn => (0, 0),
+        }
+    }
+}
+
+/// The outcome of a call whose record was sent at entry (a HANDLER_RESULT record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallResult {
+    /// (tid, ktime_ns at entry): what pairs it with its entry record.
+    pub call: (u32, u64),
+    pub outcome: Outcome,
+    /// --failed or --min-duration rejected the call in the kernel.
+    pub filtered: bool,
+}
+
+fn header_of(data: &[u8]) -> Option<record_header> {
+    let mut h = record_header::default();
+    plain::copy_from_bytes(&mut h, data).ok()?;
+    Some(h)
+}
+
+/// The outcome record's contents, when `data` is one (a HANDLER_RESULT record).
+pub fn call_result(data: &[u8]) -> Option<CallResult> {
+    let h = header_of(data)?;
+    (u32::from(h.kind) == handler_kind::HANDLER_RESULT.0).then(|| CallResult {
+        call: (h.tid, h.ktime_ns),
+        outcome: Outcome::from_header(&h),
+        filtered: u32::from(h.flags) & record_flags::RECORD_FILTERED.0 != 0,
+    })
+}
+
+/// (tid, ktime_ns) when `data` is an entry record whose outcome follows in a
+/// HANDLER_RESULT record.
+pub fn awaits_result(data: &[u8]) -> Option<(u32, u64)> {
+    let h = header_of(data)?;
+    let awaits = u32::from(h.flags) & record_flags::RECORD_AWAITS_RESULT.0 != 0;
+    (awaits && u32::from(h.kind) != handler_kind::HANDLER_RESULT.0).then_some((h.tid, h.ktime_ns))
+}
+
+/// Writes `outcome` into a record's header (an entry record paired with its result, or a
+/// call found unfinished at shutdown).
+pub fn set_outcome(record: &mut [u8], outcome: Outcome) {
+    let Some(mut h) = header_of(record) else {
+        return;
+    };
+    let (ret, duration_ns) = outcome.ret_and_duration();
+    h.ret = ret;
+    h.duration_ns = duration_ns;
+    let outcome_flags = record_flags::RECORD_RESULT.0
+        | record_flags::RECORD_NO_RETURN.0
+        | record_flags::RECORD_AWAITS_RESULT.0
+        | record_flags::RECORD_UNFINISHED.0;
+    h.flags = (h.flags & !(outcome_flags as u8)) | outcome.flags();
+    record[..size_of::<record_header>()].copy_from_slice(unsafe { plain::as_bytes(&h) });
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadStatus {
@@ -167,6 +274,8 @@ pub struct Event<'a> {
     pub compat: bool,
     /// With --args.
     pub args: Option<Args<'a>>,
+    /// With --results.
+    pub outcome: Outcome,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,6 +360,7 @@ pub fn decode(data: &[u8]) -> Result<Event<'_>, DecodeError> {
         exec,
         compat: flag(record_flags::RECORD_COMPAT),
         args,
+        outcome: Outcome::from_header(&h),
     })
 }
 
@@ -346,14 +456,17 @@ pub mod fixture {
             nr: h.nr,
             cpu: h.cpu,
             kind: h.kind.raw(),
-            flags: [
-                (h.ppid.is_some(), record_flags::RECORD_HAS_PPID),
-                (h.args.is_some(), record_flags::RECORD_HAS_ARGS),
-                (h.compat, record_flags::RECORD_COMPAT),
-            ]
-            .iter()
-            .filter(|(set, _)| *set)
-            .fold(0, |acc, (_, f)| acc | f.0 as u8),
+            ret: h.outcome.ret_and_duration().0,
+            duration_ns: h.outcome.ret_and_duration().1,
+            flags: h.outcome.flags()
+                | [
+                    (h.ppid.is_some(), record_flags::RECORD_HAS_PPID),
+                    (h.args.is_some(), record_flags::RECORD_HAS_ARGS),
+                    (h.compat, record_flags::RECORD_COMPAT),
+                ]
+                .iter()
+                .filter(|(set, _)| *set)
+                .fold(0, |acc, (_, f)| acc | f.0 as u8),
             ..Default::default()
         };
         for (dst, src) in r.comm.iter_mut().zip(h.comm.iter().take(15)) {
@@ -443,13 +556,14 @@ mod tests {
             exec: None,
             compat: false,
             args: None,
+            outcome: Default::default(),
         }
     }
 
     #[test]
     fn layout_matches_the_c_header() {
-        // struct record_header is 48 bytes; an exec record carries a 4096-byte args area.
-        assert_eq!(size_of::<record_header>(), 48);
+        // struct record_header is 64 bytes; an exec record carries a 4096-byte args area.
+        assert_eq!(size_of::<record_header>(), 64);
         assert_eq!(
             size_of::<exec_record>() - offset_of!(exec_record, args),
             4096

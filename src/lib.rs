@@ -9,12 +9,14 @@
 
 pub mod assets;
 pub mod cli;
+pub mod count;
 pub mod decode;
 pub mod events;
 pub mod exit;
 pub mod handlers;
 pub mod loader;
 pub mod output;
+pub mod pairing;
 pub mod plan;
 pub mod privileges;
 pub mod probe;
@@ -41,3 +43,5 @@ unsafe impl plain::Plain for skel::types::exec_record {}
 unsafe impl plain::Plain for skel::types::counters {}
 unsafe impl plain::Plain for skel::types::args_record {}
 unsafe impl plain::Plain for skel::types::arg_capture {}
+unsafe impl plain::Plain for skel::types::pending {}
+unsafe impl plain::Plain for skel::types::call_stats {}

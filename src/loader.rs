@@ -13,9 +13,9 @@ use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, PrintLevel};
 
 use crate::exit::{Code, Failure};
 use crate::handlers::{HandlerTable, Kind};
-use crate::plan::{Btf, BtfSource, Dispatch, Transport};
+use crate::plan::{Btf, BtfSource, Dispatch, ExitHook, Transport};
 use crate::signatures::{Kind as ParamKind, Signatures};
-use crate::skel::types::arg_kind;
+use crate::skel::types::{arg_kind, key_traits as trait_bits};
 use crate::skel::{DispatchSkel, DispatchSkelBuilder};
 use crate::syscalls;
 
@@ -45,6 +45,20 @@ pub struct LoadConfig<'a> {
     pub arg_captures: Option<Vec<u16>>,
     /// --string-size: bytes read for a string argument, its NUL included.
     pub string_size: u32,
+    /// --results or --count: entry and exit are paired in the kernel.
+    pub results: Option<Results>,
+}
+
+/// How calls are paired with their exit (--results, --count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Results {
+    pub hook: ExitHook,
+    /// --count: aggregate per syscall, no records.
+    pub count_only: bool,
+    pub failed_only: bool,
+    pub min_duration_ns: u64,
+    /// Size of the pending map: calls in flight at once.
+    pub max_pending: u32,
 }
 
 impl<'a> LoadConfig<'a> {
@@ -61,6 +75,7 @@ impl<'a> LoadConfig<'a> {
             capture_argv: true,
             arg_captures: None,
             string_size: 256,
+            results: None,
         }
     }
 }
@@ -69,12 +84,10 @@ impl<'a> LoadConfig<'a> {
 /// table key, the first two arguments that name a path or a socket address by the
 /// kernel's signature of that syscall.
 pub fn arg_captures(table: &HandlerTable, sigs: &Signatures) -> Vec<u16> {
-    let abis =
-        std::iter::once(table.arch).chain(table.arch.compat().filter(|_| !table.compat.is_empty()));
-    let mut plan = Vec::new();
-    for arch in abis {
-        for nr in 0..syscalls::table_len(arch) {
-            let sig = syscalls::name(arch, nr).and_then(|name| sigs.get_for(arch, name));
+    key_syscalls(table)
+        .into_iter()
+        .map(|(arch, name)| {
+            let sig = name.and_then(|name| sigs.get_for(arch, name));
             let captured = sig
                 .into_iter()
                 .flat_map(|s| s.params.iter().take(6).enumerate());
@@ -92,16 +105,46 @@ pub fn arg_captures(table: &HandlerTable, sigs: &Signatures) -> Vec<u16> {
                     break;
                 }
             }
-            plan.push(bits);
-        }
-    }
-    plan
+            bits
+        })
+        .collect()
 }
 
-/// A loaded object whose dispatcher is attached: tracing until both are dropped (the link
-/// first, so nothing new arrives while the maps are still read).
+/// Per table key (native numbers, then the i386 ones when the table has them): the ABI
+/// and the syscall's name, if the number has one.
+fn key_syscalls(table: &HandlerTable) -> Vec<(syscalls::Arch, Option<&'static str>)> {
+    let abis =
+        std::iter::once(table.arch).chain(table.arch.compat().filter(|_| !table.compat.is_empty()));
+    abis.flat_map(|arch| {
+        (0..syscalls::table_len(arch)).map(move |nr| (arch, syscalls::name(arch, nr)))
+    })
+    .collect()
+}
+
+/// The `key_traits` table of the BPF side: per table key, what the syscall does to the
+/// pairing of entry and exit.
+pub fn key_traits(table: &HandlerTable) -> Vec<u8> {
+    key_syscalls(table)
+        .into_iter()
+        .map(|(_, name)| match name {
+            // No sys_exit follows: exit and exit_group end the thread; rt_sigreturn
+            // restores registers whose syscall number is -1 ("no syscall").
+            Some("exit" | "exit_group" | "rt_sigreturn" | "sigreturn") => {
+                trait_bits::TRAIT_NO_RETURN.0 as u8
+            }
+            // The child returns 0 from a call it never entered.
+            Some("clone" | "clone3" | "fork" | "vfork") => trait_bits::TRAIT_FORK.0 as u8,
+            _ => 0,
+        })
+        .collect()
+}
+
+/// A loaded object whose dispatcher is attached: tracing until the links are dropped (the
+/// entry link first, so nothing new arrives while the maps are still read).
 pub struct Attached<'obj> {
     pub link: Link,
+    /// --results: sys_exit, sched_process_exec and sched_process_exit.
+    pub exit_links: Vec<Link>,
     pub skel: DispatchSkel<'obj>,
 }
 
@@ -112,8 +155,17 @@ pub fn load_and_attach<'obj>(
     dispatch: Dispatch,
 ) -> Result<Attached<'obj>> {
     let skel = load(obj, cfg, dispatch)?;
+    // The exit side first: an entry then always finds its exit watched.
+    let exit_links = match &cfg.results {
+        Some(r) => attach_exit_side(&skel, r.hook)?,
+        None => Vec::new(),
+    };
     let link = attach(&skel, cfg.table, dispatch)?;
-    Ok(Attached { link, skel })
+    Ok(Attached {
+        link,
+        exit_links,
+        skel,
+    })
 }
 
 // libbpf's log: kept (bounded) so a failed load can say why; printed live with --verbose.
@@ -243,6 +295,15 @@ pub fn load<'obj>(
         rodata.compat_base = table.len();
         rodata.nr_execveat_compat = execveat(compat);
     }
+    if let Some(r) = &cfg.results {
+        rodata.results = true;
+        rodata.count_only = r.count_only;
+        rodata.failed_only = r.failed_only;
+        rodata.min_duration_ns = r.min_duration_ns;
+        for (slot, traits) in rodata.key_traits.iter_mut().zip(key_traits(table)) {
+            *slot = traits;
+        }
+    }
     if let Some(captures) = &cfg.arg_captures {
         rodata.capture_args = true;
         rodata.string_size = cfg.string_size;
@@ -274,6 +335,28 @@ pub fn load<'obj>(
         .set_max_entries(cfg.ringbuf_bytes)
         .context("sizing the ring buffer")?;
     open.maps.events_pb.set_autocreate(!ring)?;
+    // Without --results the pairing maps are never touched (the code is pruned), but the
+    // programs still name them: the smallest that load.
+    let results = cfg.results;
+    let hook = results.map(|r| r.hook);
+    open.progs
+        .exit_btf
+        .set_autoload(hook == Some(ExitHook::TpBtf));
+    open.progs
+        .exit_raw
+        .set_autoload(hook == Some(ExitHook::RawTp));
+    open.progs.exec_done.set_autoload(results.is_some());
+    open.progs.thread_gone.set_autoload(results.is_some());
+    open.maps
+        .pending
+        .set_max_entries(results.map_or(1, |r| r.max_pending))
+        .context("sizing the pending map")?;
+    if !results.is_some_and(|r| r.count_only) {
+        open.maps
+            .call_stats
+            .set_max_entries(1)
+            .context("sizing the count map")?;
+    }
 
     open.load().map_err(|e| {
         load_failure(
@@ -285,6 +368,27 @@ pub fn load<'obj>(
             e,
         )
     })
+}
+
+/// --results: the programs that see a call end (sys_exit), an exec succeed and a thread
+/// exit.
+fn attach_exit_side(skel: &DispatchSkel, hook: ExitHook) -> Result<Vec<Link>> {
+    let progs = &skel.progs;
+    let exit = match hook {
+        ExitHook::TpBtf => &progs.exit_btf,
+        ExitHook::RawTp => &progs.exit_raw,
+    };
+    [
+        (exit, "sys_exit"),
+        (&progs.exec_done, "sched_process_exec"),
+        (&progs.thread_gone, "sched_process_exit"),
+    ]
+    .into_iter()
+    .map(|(prog, tracepoint)| {
+        prog.attach()
+            .map_err(|e| load_failure(&format!("attaching to tracepoint {tracepoint}"), e))
+    })
+    .collect()
 }
 
 /// Fills every slot of the prog array, then attaches the dispatcher: in this order, or the

@@ -49,6 +49,34 @@ impl Transport {
     }
 }
 
+/// --results: where the end of a call is seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitHook {
+    /// tp_btf/sys_exit: the registers are a BTF-typed pointer, so the syscall number is
+    /// a plain load. Needs the running kernel's own BTF to attach.
+    TpBtf,
+    /// raw_tp/sys_exit: one probe read for the syscall number; any kernel.
+    RawTp,
+}
+
+impl ExitHook {
+    pub fn name(self) -> &'static str {
+        match self {
+            ExitHook::TpBtf => "tp_btf",
+            ExitHook::RawTp => "raw_tp",
+        }
+    }
+}
+
+/// tp_btf where the kernel describes itself (it is the cheaper of the two), else raw_tp.
+pub fn choose_exit_hook(btf: &Btf) -> ExitHook {
+    if btf.source == BtfSource::Sysfs {
+        ExitHook::TpBtf
+    } else {
+        ExitHook::RawTp
+    }
+}
+
 /// Minimal BTF cut from the build machine's kernel by `bpftool gen min_core_btf`.
 static EMBEDDED_BTF: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/min_core.btf"));
 
@@ -206,6 +234,8 @@ pub struct Plan {
     pub dispatch: Dispatch,
     pub transport: Transport,
     pub btf: BtfSource,
+    /// With --results or --count.
+    pub exit: Option<ExitHook>,
     pub fallbacks: Vec<String>,
 }
 
@@ -216,6 +246,7 @@ impl Plan {
             "dispatch": self.dispatch.name(),
             "transport": self.transport.name(),
             "btf": self.btf.name(),
+            "exit": self.exit.map(ExitHook::name),
         })
     }
 }
@@ -324,11 +355,12 @@ mod tests {
             dispatch: Dispatch::Inline,
             transport: Transport::Perf,
             btf: BtfSource::Embedded,
+            exit: Some(ExitHook::RawTp),
             fallbacks: vec![],
         };
         assert_eq!(
             plan.json(),
-            json!({"dispatch": "inline", "transport": "perf", "btf": "embedded"})
+            json!({"dispatch": "inline", "transport": "perf", "btf": "embedded", "exit": "raw_tp"})
         );
     }
 }

@@ -86,6 +86,8 @@ pub fn report(args: &KernelArgs) -> (serde_json::Value, i32) {
                             dispatch: chosen.dispatch,
                             transport,
                             btf: btf.source,
+                            // What --results and --count would use.
+                            exit: Some(plan::choose_exit_hook(btf)),
                             fallbacks: fallbacks.clone(),
                         }
                         .json();
@@ -120,6 +122,8 @@ pub fn report(args: &KernelArgs) -> (serde_json::Value, i32) {
             "perf_buffer": feature(&|| MapType::PerfEventArray.is_supported()),
             "prog_array": feature(&|| MapType::ProgArray.is_supported()),
             "raw_tracepoint": feature(&|| ProgramType::RawTracepoint.is_supported()),
+            "tp_btf": feature(&|| ProgramType::Tracing.is_supported()),
+            "lru_hash": feature(&|| MapType::LruHash.is_supported()),
         },
         "helpers": helpers,
         "dispatchers": dispatchers,
@@ -174,7 +178,14 @@ pub fn human(report: &serde_json::Value) -> String {
         "signatures (--args)",
         show(get("/signatures/source")),
     );
-    for f in ["ringbuf", "perf_buffer", "prog_array", "raw_tracepoint"] {
+    for f in [
+        "ringbuf",
+        "perf_buffer",
+        "prog_array",
+        "raw_tracepoint",
+        "tp_btf",
+        "lru_hash",
+    ] {
         line(&mut s, f, show(get(&format!("/features/{f}"))));
     }
     if let Some(h) = report["helpers"].as_object() {
@@ -207,10 +218,11 @@ pub fn human(report: &serde_json::Value) -> String {
             &mut s,
             "plan",
             format!(
-                "dispatch={} transport={} btf={}",
+                "dispatch={} transport={} btf={} exit={}",
                 show(get("/plan/dispatch")),
                 show(get("/plan/transport")),
-                show(get("/plan/btf"))
+                show(get("/plan/btf")),
+                show(get("/plan/exit"))
             ),
         ),
         None => line(

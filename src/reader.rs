@@ -18,6 +18,7 @@ use libbpf_rs::{AsRawLibbpf, MapCore, MapType, RingBuffer, RingBufferBuilder};
 
 use crate::events;
 use crate::output::Sink;
+use crate::pairing::{Pairing, Step};
 
 /// How long one wait lasts when nothing arrives: the session looks at signals and the
 /// clock at least this often.
@@ -33,6 +34,8 @@ pub struct Delivery {
     pub malformed: u64,
     pub perf_lost: u64,
     pub io_error: Option<io::Error>,
+    /// --results: entry records meet their outcome records here.
+    pub pairing: Option<Pairing>,
 }
 
 impl Delivery {
@@ -43,11 +46,25 @@ impl Delivery {
             malformed: 0,
             perf_lost: 0,
             io_error: None,
+            pairing: None,
         }
     }
 
     /// Returns false once output has failed: the caller stops consuming.
     fn record(&mut self, data: &[u8]) -> bool {
+        let step = match &mut self.pairing {
+            Some(pairing) => pairing.step(data),
+            None => Step::Pass,
+        };
+        match step {
+            Step::Pass => self.deliver(data),
+            Step::Complete(record) => self.deliver(&record),
+            Step::Wait | Step::Drop => self.io_error.is_none(),
+        }
+    }
+
+    /// Formats one record into the sink. Returns false once output has failed.
+    pub fn deliver(&mut self, data: &[u8]) -> bool {
         if self.io_error.is_some() {
             return false;
         }

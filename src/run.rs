@@ -14,11 +14,13 @@ use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal
 use serde_json::json;
 
 use crate::cli::RunArgs;
+use crate::count::{self, Counter};
 use crate::exit::{Code, Failure};
 use crate::handlers::{HandlerTable, Selection};
-use crate::loader::{self, Attached, Filters, LoadConfig};
+use crate::loader::{self, Attached, Filters, LoadConfig, Results};
 use crate::output::clock::Clock;
 use crate::output::{ArgvPolicy, Format, Formatting, Sink};
+use crate::pairing::{self, Pairing};
 use crate::plan::{self, Btf, Plan, Transport};
 use crate::privileges::Privileges;
 use crate::reader::{Delivery, Reader, SharedDelivery, WaitStats};
@@ -40,21 +42,48 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let mut slots = [MaybeUninit::uninit(), MaybeUninit::uninit()];
     let (attached, plan) = load_and_attach(&setup, args, &mut slots)?;
     // One reader for the chosen transport, feeding the sink.
-    let delivery = Rc::new(RefCell::new(Delivery::new(setup.sink)));
+    let mut delivery = Delivery::new(setup.sink);
+    delivery.pairing = setup.pairing;
+    let delivery = Rc::new(RefCell::new(delivery));
     let reader = open_reader(&attached.skel, plan.transport, args.perf_pages, &delivery)?;
     // Say what was chosen: on stderr in human mode, and as the start record.
     announce(args, setup.arch, &plan, started, &mut delivery.borrow_mut());
     // Read until a signal, --duration, a gone reader of our output, or an error.
     let mut losses = LossReporter::default();
+    let mut counting = setup.counting;
     let deadline = args.duration.map(|s| started + Duration::from_secs(s));
-    let run_error = read_until_stopped(&reader, &attached.skel, &delivery, &mut losses, deadline);
+    let run_error = read_until_stopped(
+        &reader,
+        &attached.skel,
+        &delivery,
+        &mut losses,
+        counting.as_mut(),
+        deadline,
+    );
     // Detach first so nothing new arrives, then drain what the kernel already holds.
     drop(attached.link);
+    drop(attached.exit_links);
     let _ = reader.drain();
     let totals = stats::read(&attached.skel.maps.counters)?;
-    // Account for every record: in-band loss, the summary line and record.
     let mut d = delivery.borrow_mut();
-    summarize(&mut d, &mut losses, &totals, &reader.wait_stats(), started);
+    // Calls still in flight: reported unfinished, so the last call of a hung process shows.
+    let unfinished = report_unfinished(&mut d, &attached.skel)?;
+    if let Some(counting) = counting.as_mut() {
+        counting.report_last(&mut d, &attached.skel)?;
+    }
+    // Account for every record: in-band loss, the summary line and record.
+    let results = ResultTotals {
+        unfinished,
+        filtered: d.pairing.as_ref().map_or(0, |p| p.filtered),
+    };
+    summarize(
+        &mut d,
+        &mut losses,
+        &totals,
+        &results,
+        &reader.wait_stats(),
+        started,
+    );
     if args.kernel.verbose {
         eprintln!(
             "tailcall-logger: reader waits: {}",
@@ -75,6 +104,12 @@ struct Setup {
     sink: Sink,
     /// With --args: what the kernel reads behind the arguments (loader::arg_captures).
     arg_captures: Option<Vec<u16>>,
+    /// --results or --count: how the kernel pairs entry and exit.
+    results: Option<Results>,
+    /// --results: where entry records sent at entry meet their outcome.
+    pairing: Option<Pairing>,
+    /// --count: the tables.
+    counting: Option<Counting>,
 }
 
 impl Setup {
@@ -98,6 +133,16 @@ impl Setup {
             Formatting::new(format, arch, Clock::new(), argv_policy, signatures.as_ref());
         let sink = Sink::open(args.output.clone(), formatting)?;
         install_signal_handlers()?;
+        let wants_results = args.results || args.failed || args.min_duration.is_some();
+        let results = (wants_results || args.count).then(|| Results {
+            hook: plan::choose_exit_hook(&btf),
+            count_only: args.count,
+            failed_only: args.failed,
+            min_duration_ns: args.min_duration.unwrap_or(0),
+            max_pending: args.max_pending,
+        });
+        let pairing = wants_results.then(|| Pairing::new(args.max_pending as usize * 2));
+        let counting = args.count.then(|| Counting::new(&table, args.interval));
         Ok(Setup {
             arch,
             table,
@@ -106,6 +151,9 @@ impl Setup {
             transport_note,
             sink,
             arg_captures,
+            results,
+            pairing,
+            counting,
         })
     }
 }
@@ -159,6 +207,7 @@ fn load_and_attach<'s>(
         capture_argv: !args.no_argv,
         arg_captures: setup.arg_captures.clone(),
         string_size: args.string_size,
+        results: setup.results,
         ..LoadConfig::new(&setup.table, setup.transport, &setup.btf)
     };
     let order = plan::dispatch_order(args.kernel.dispatch);
@@ -170,6 +219,7 @@ fn load_and_attach<'s>(
         dispatch: chosen.dispatch,
         transport: setup.transport,
         btf: setup.btf.source,
+        exit: setup.results.map(|r| r.hook),
         fallbacks: setup
             .transport_note
             .iter()
@@ -216,8 +266,13 @@ fn announce(args: &RunArgs, arch: Arch, plan: &Plan, started: Instant, d: &mut D
         "plan": plan.json(),
         "fallbacks": plan.fallbacks,
         "startup_ms": (startup_ms * 1000.0).round() / 1000.0,
-        "filters": {"pid": args.pid, "uid": args.uid, "comm": args.comm, "skip_others": args.skip_others},
+        "filters": {
+            "pid": args.pid, "uid": args.uid, "comm": args.comm, "skip_others": args.skip_others,
+            "failed": args.failed, "min_duration_ns": args.min_duration,
+        },
         "args": args.args,
+        "results": args.results || args.failed || args.min_duration.is_some(),
+        "count": args.count,
     });
     let written = d.sink.control("start", start).and_then(|()| d.sink.flush());
     d.keep_error(written);
@@ -229,6 +284,7 @@ fn read_until_stopped(
     skel: &DispatchSkel,
     delivery: &SharedDelivery,
     losses: &mut LossReporter,
+    mut counting: Option<&mut Counting>,
     deadline: Option<Instant>,
 ) -> Option<anyhow::Error> {
     let mut last_stats = Instant::now();
@@ -259,6 +315,12 @@ fn read_until_stopped(
             if let Ok(t) = stats::read(&skel.maps.counters) {
                 report_losses(&mut d.sink, losses, &t);
             }
+            report_overflow(&mut d);
+            if let Some(counting) = counting.as_deref_mut() {
+                if let Err(e) = counting.report_due(&mut d, skel) {
+                    return Some(e);
+                }
+            }
             if d.sink.reader_gone() {
                 return None;
             }
@@ -266,22 +328,134 @@ fn read_until_stopped(
     }
 }
 
+/// --results: entry records whose outcome is not coming (their kernel slot was evicted),
+/// beyond the bound of what waits, are reported unfinished.
+fn report_overflow(d: &mut Delivery) {
+    let Some(pairing) = d.pairing.as_mut() else {
+        return;
+    };
+    for record in pairing.overflow(Clock::now_ktime()) {
+        d.deliver(&record);
+    }
+}
+
+/// --results at shutdown: every call still in flight, oldest first, as an unfinished
+/// record: those held in the kernel and those whose entry record waits here.
+fn report_unfinished(d: &mut Delivery, skel: &DispatchSkel) -> Result<u64> {
+    let Some(pairing) = d.pairing.as_mut() else {
+        return Ok(0);
+    };
+    let now = Clock::now_ktime();
+    let mut records = pairing::held_in_kernel(&skel.maps.pending, now)?;
+    records.extend(pairing.unfinished(now));
+    records.sort_by_key(|r| crate::events::decode(r).map_or(0, |ev| ev.ktime_ns));
+    for record in &records {
+        d.deliver(record);
+    }
+    Ok(records.len() as u64)
+}
+
+/// --count: the tables, every --interval and at exit.
+struct Counting {
+    counter: Counter,
+    names: Vec<String>,
+    interval: Option<Duration>,
+    last: Instant,
+    started: Instant,
+}
+
+impl Counting {
+    fn new(table: &HandlerTable, interval: Option<u64>) -> Counting {
+        let names = count::key_names(table);
+        Counting {
+            counter: Counter::new(names.len() as u32),
+            names,
+            interval: interval.map(Duration::from_secs),
+            last: Instant::now(),
+            started: Instant::now(),
+        }
+    }
+
+    /// The interval's table, when one is due.
+    fn report_due(&mut self, d: &mut Delivery, skel: &DispatchSkel) -> Result<()> {
+        let Some(interval) = self.interval else {
+            return Ok(());
+        };
+        if self.last.elapsed() < interval {
+            return Ok(());
+        }
+        let counts = self
+            .counter
+            .interval(&skel.maps.call_stats, &skel.maps.bss)?;
+        let seconds = self.last.elapsed().as_secs_f64();
+        self.last = Instant::now();
+        self.write(d, &counts, seconds, false);
+        Ok(())
+    }
+
+    /// At exit: the whole run (strace -c), after the last interval's figures.
+    fn report_last(&mut self, d: &mut Delivery, skel: &DispatchSkel) -> Result<()> {
+        let counts = self.counter.last(&skel.maps.call_stats)?;
+        if self.interval.is_some() {
+            let seconds = self.last.elapsed().as_secs_f64();
+            self.write(d, &counts, seconds, false);
+        }
+        let total = self.counter.total.clone();
+        let seconds = self.started.elapsed().as_secs_f64();
+        self.write(d, &total, seconds, true);
+        Ok(())
+    }
+
+    fn write(&self, d: &mut Delivery, counts: &count::Counts, seconds: f64, last: bool) {
+        let written = match d.sink.format {
+            Format::Human => {
+                let title = if last {
+                    format!("tailcall-logger: all calls, {seconds:.1} s")
+                } else {
+                    format!("tailcall-logger: calls in the last {seconds:.1} s")
+                };
+                d.sink.text(&count::table(counts, &self.names, &title))
+            }
+            Format::Json => d
+                .sink
+                .control("count", count::json(counts, &self.names, seconds, last)),
+        };
+        let written = written.and_then(|()| d.sink.flush());
+        d.keep_error(written);
+    }
+}
+
+/// What --results adds to the summary beyond the kernel's counters.
+struct ResultTotals {
+    unfinished: u64,
+    filtered: u64,
+}
+
 /// The last loss report, the summary line on stderr and the summary record.
 fn summarize(
     d: &mut Delivery,
     losses: &mut LossReporter,
     totals: &Totals,
+    results: &ResultTotals,
     waits: &WaitStats,
     started: Instant,
 ) {
     report_losses(&mut d.sink, losses, totals);
     eprintln!(
-        "tailcall-logger: {} records delivered, {} lost, {} seen, {} read faults, {} without handler",
+        "tailcall-logger: {} records delivered, {} lost, {} seen, {} read faults, {} without handler{}",
         d.delivered,
         losses.reported(),
         totals.seen,
         totals.read_faults,
-        totals.dispatch_miss
+        totals.dispatch_miss,
+        if d.pairing.is_some() {
+            format!(
+                ", {} unpaired, {} unfinished, {} filtered at exit",
+                totals.unpaired, results.unfinished, results.filtered
+            )
+        } else {
+            String::new()
+        }
     );
     if d.io_error.is_some() {
         return;
@@ -295,6 +469,10 @@ fn summarize(
         "perf_lost_samples": d.perf_lost,
         "dispatch_miss": totals.dispatch_miss,
         "read_faults": totals.read_faults,
+        "unpaired": totals.unpaired,
+        "unfinished": results.unfinished,
+        "filtered": results.filtered,
+        "results_dropped": totals.results_dropped,
         "reader": waits.json(),
         "duration_s": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
     });

@@ -14,6 +14,8 @@ pub struct Totals {
     pub dropped: u64,
     pub dispatch_miss: u64,
     pub read_faults: u64,
+    pub unpaired: u64,
+    pub results_dropped: u64,
 }
 
 impl Totals {
@@ -23,6 +25,8 @@ impl Totals {
         self.dropped += c.dropped;
         self.dispatch_miss += c.dispatch_miss;
         self.read_faults += c.read_faults;
+        self.unpaired += c.unpaired;
+        self.results_dropped += c.results_dropped;
     }
 
     pub fn sum_per_cpu(values: &[Vec<u8>]) -> Totals {
@@ -81,6 +85,8 @@ mod tests {
                 dropped: 1,
                 dispatch_miss: 0,
                 read_faults: 4,
+                unpaired: 1,
+                results_dropped: 0,
             }),
             bytes(counters {
                 seen: 10,
@@ -88,6 +94,8 @@ mod tests {
                 dropped: 0,
                 dispatch_miss: 2,
                 read_faults: 0,
+                unpaired: 2,
+                results_dropped: 1,
             }),
             vec![1, 2, 3], // short garbage is skipped, not trusted
         ];
@@ -99,7 +107,9 @@ mod tests {
                 emitted: 12,
                 dropped: 1,
                 dispatch_miss: 2,
-                read_faults: 4
+                read_faults: 4,
+                unpaired: 3,
+                results_dropped: 1,
             }
         );
     }

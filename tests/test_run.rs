@@ -75,6 +75,7 @@ fn dispatchers_under_test_run() {
                 dropped: after.dropped - before.dropped,
                 dispatch_miss: after.dispatch_miss - before.dispatch_miss,
                 read_faults: after.read_faults - before.read_faults,
+                ..Totals::default()
             };
             let what = format!("{dispatch:?} nr={}", nr as i64);
             assert_eq!(records.get(), want_records, "{what}: records");

@@ -552,6 +552,7 @@ mod tests {
             exec: None,
             compat,
             args: Some(Args::new(raw)),
+            outcome: Default::default(),
         }
     }
 

@@ -5,9 +5,11 @@ use std::borrow::Cow;
 
 use super::call::CallArgs;
 use super::digits;
+use super::outcome;
 use super::text::{escape_into, push_arg};
 use crate::events::{Event, ReadStatus};
 use crate::handlers::{self, Kind};
+use crate::syscalls::Arch;
 
 /// `args` is the exec record's argv after the argv policy (redaction) was applied; `call`
 /// the syscall's arguments with --args, shown strace-style after the wording.
@@ -17,6 +19,7 @@ pub fn event(
     syscall: &str,
     args: &[Cow<[u8]>],
     call: Option<&CallArgs>,
+    arch: Arch,
 ) {
     // Right-aligned in 16 columns like the trace pipe; escaped in place, then padded.
     let start = out.len();
@@ -37,6 +40,7 @@ pub fn event(
     if let Some(call) = call {
         out.extend_from_slice(b": ");
         call.human(out, syscall);
+        outcome::human(out, ev.outcome, syscall, arch);
         out.push(b'\n');
         return;
     }
@@ -68,6 +72,7 @@ pub fn event(
             ReadStatus::Omitted => out.extend_from_slice(b" <argv omitted>"),
         }
     }
+    outcome::human(out, ev.outcome, syscall, arch);
     out.push(b'\n');
 }
 
@@ -93,6 +98,7 @@ mod tests {
             exec: None,
             compat: false,
             args: None,
+            outcome: Default::default(),
         };
         let bytes = match exec {
             Some((f, args, st)) => fixture::exec(&h, f, 0, args, st),
@@ -104,7 +110,7 @@ mod tests {
             .as_ref()
             .map_or(Vec::new(), |e| e.args().map(Cow::Borrowed).collect());
         let mut out = Vec::new();
-        event(&mut out, &ev, syscall, &args, None);
+        event(&mut out, &ev, syscall, &args, None, Arch::X86_64);
         String::from_utf8(out).unwrap()
     }
 

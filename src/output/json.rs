@@ -10,10 +10,12 @@ use std::io::Write;
 
 use super::call::CallArgs;
 use super::digits;
+use super::outcome;
 use super::put::put;
 use crate::events::{Event, ReadStatus};
 use crate::handlers::{self, Kind};
 use crate::output::clock::Clock;
+use crate::syscalls::Arch;
 
 pub const SCHEMA_VERSION: u32 = 2;
 
@@ -136,6 +138,7 @@ pub fn event(
     args: &[Cow<[u8]>],
     clock: &Clock,
     call: Option<&CallArgs>,
+    arch: Arch,
 ) {
     out.extend_from_slice(b"{\"v\":");
     digits::uint(out, SCHEMA_VERSION);
@@ -208,6 +211,7 @@ pub fn event(
     if let Some(call) = call {
         call.json(out, syscall);
     }
+    outcome::json(out, ev.outcome, arch);
     out.extend_from_slice(b"}\n");
 }
 
@@ -289,6 +293,7 @@ mod tests {
                 exec: None,
                 compat: false,
                 args: None,
+                outcome: Default::default(),
             },
             b"/bin/echo",
             0,
@@ -304,7 +309,15 @@ mod tests {
             .map(Cow::Borrowed)
             .collect();
         let mut out = Vec::new();
-        event(&mut out, &ev, "execve", &args, &Clock::with_offset(0), None);
+        event(
+            &mut out,
+            &ev,
+            "execve",
+            &args,
+            &Clock::with_offset(0),
+            None,
+            Arch::X86_64,
+        );
         assert_eq!(out.last(), Some(&b'\n'));
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["v"], 2);
@@ -337,6 +350,7 @@ mod tests {
                 exec: None,
                 compat: false,
                 args: None,
+                outcome: Default::default(),
             },
             b"/bin/x",
             0,
@@ -346,7 +360,15 @@ mod tests {
         let ev = decode(&bytes).unwrap();
         let args = vec![Cow::Borrowed(&b"x"[..]), Cow::Owned(b"<redacted>".to_vec())];
         let mut out = Vec::new();
-        event(&mut out, &ev, "execve", &args, &Clock::with_offset(0), None);
+        event(
+            &mut out,
+            &ev,
+            "execve",
+            &args,
+            &Clock::with_offset(0),
+            None,
+            Arch::X86_64,
+        );
         let text = String::from_utf8(out).unwrap();
         assert!(
             !text.contains("secret") && !text.contains("argv_b64"),

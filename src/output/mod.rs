@@ -7,6 +7,7 @@ pub mod clock;
 pub mod digits;
 pub mod human;
 pub mod json;
+pub mod outcome;
 pub mod put;
 pub mod text;
 
@@ -122,8 +123,8 @@ impl Formatting {
             _ => None,
         };
         match self.format {
-            Format::Human => human::event(out, ev, &name, &args, call.as_ref()),
-            Format::Json => json::event(out, ev, &name, &args, &self.clock, call.as_ref()),
+            Format::Human => human::event(out, ev, &name, &args, call.as_ref(), arch),
+            Format::Json => json::event(out, ev, &name, &args, &self.clock, call.as_ref(), arch),
         }
     }
 }
@@ -207,6 +208,15 @@ impl Sink {
             return Ok(());
         }
         json::control(&mut self.batch, kind, &self.formatting.clock, fields);
+        self.flush_if_full()
+    }
+
+    /// Human text as it is (the --count table); JSON sinks take control records instead.
+    pub fn text(&mut self, text: &str) -> io::Result<()> {
+        if self.format != Format::Human {
+            return Ok(());
+        }
+        self.batch.extend_from_slice(text.as_bytes());
         self.flush_if_full()
     }
 

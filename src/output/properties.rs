@@ -61,11 +61,19 @@ proptest! {
         raw in proptest::array::uniform6(any::<u64>()),
         captures in proptest::collection::vec(
             (0u8..6, 0u8..4, proptest::collection::vec(any::<u8>(), 0..300)), 0..3),
+        outcome in prop_oneof![
+            Just(Outcome::Entry),
+            Just(Outcome::NoReturn),
+            (any::<i64>(), any::<u64>())
+                .prop_map(|(ret, duration_ns)| Outcome::Returned { ret, duration_ns }),
+            any::<u64>().prop_map(|duration_ns| Outcome::Unfinished { duration_ns }),
+        ],
     ) {
         let h = Event {
             ktime_ns: 1, pid: 2, tid: 3, ppid: Some(4), uid: 5, nr, cpu: 6,
             kind: Kind::Other, comm: b"p", exec: None, compat,
             args: Some(crate::events::Args::new(raw)),
+            outcome,
         };
         let captures: Vec<(u8, u8, &[u8])> =
             captures.iter().map(|(i, s, b)| (*i, *s, b.as_slice())).collect();
@@ -77,6 +85,11 @@ proptest! {
         prop_assert!(v["args"].is_object());
         prop_assert_eq!(v["compat"].as_bool().unwrap_or(false), compat);
         prop_assert!(v["call"].as_str().unwrap().ends_with(')'));
+        prop_assert_eq!(ev.outcome, outcome);
+        prop_assert_eq!(v.get("ret").is_some(), outcome != Outcome::Entry);
+        if let Outcome::Returned { ret, .. } = outcome {
+            prop_assert_eq!(v["ret"].as_i64(), Some(ret));
+        }
     }
 
     /// Well-formed exec records with arbitrary strings: formatting never fails and the
@@ -89,7 +102,7 @@ proptest! {
     ) {
         let h = Event {
             ktime_ns: 1, pid: 2, tid: 3, ppid: Some(4), uid: 5, nr: 59, cpu: 6,
-                kind: Kind::Exec, comm: &comm, exec: None, compat: false, args: None,
+                kind: Kind::Exec, comm: &comm, exec: None, compat: false, args: None, outcome: Default::default(),
         };
         let arg_refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
         let bytes = fixture::exec(&h, &filename, 0, &arg_refs, 0);
