@@ -8,7 +8,8 @@
 //!   `.../kubepods-<qos>-pod<uid_with_underscores>.slice/cri-containerd-<id>.scope`
 //! - CRI-O: `crio-<id>.scope`, `crio-<id>`, and its monitor `crio-conmon-<id>.scope`
 //! - podman: `/libpod_parent/libpod-<id>` (cgroupfs), `/machine.slice/libpod-<id>.scope`,
-//!   and its monitor `libpod-conmon-<id>.scope`
+//!   and its monitor `libpod-conmon-<id>.scope`; podman pods: `/libpod_parent/<pod id>`
+//!   (cgroupfs), `machine-libpod_pod_<pod id>.slice` (systemd)
 //! - any other 64-hex component: a container whose runtime the path does not name
 //! - systemd units: the innermost `.service` or `.scope` that is not a container's.
 
@@ -43,7 +44,8 @@ pub struct Identity {
     /// container's own processes: the id says which container it watches, and a
     /// `--container` filter leaves it out.
     pub monitor: bool,
-    /// The Kubernetes pod uid, with dashes (systemd slice names carry it with underscores).
+    /// The pod: a Kubernetes pod uid, with dashes (systemd slice names carry it with
+    /// underscores), or a podman pod id.
     pub pod_uid: Option<String>,
     /// The systemd service or scope, e.g. "ssh.service" or "session-3.scope".
     pub unit: Option<String>,
@@ -129,6 +131,19 @@ fn pod_component(component: &str) -> Option<String> {
     is_pod_uid(&uid).then_some(uid)
 }
 
+/// The podman pod a component names: cgroupfs puts a pod's cgroup, a bare id, right under
+/// `libpod_parent` (its containers as `libpod-<id>` below it); systemd uses a slice.
+fn podman_pod_component(component: &str, parent: Option<&str>) -> Option<String> {
+    let id = if parent == Some("libpod_parent") {
+        component
+    } else {
+        component
+            .strip_prefix("machine-libpod_pod_")?
+            .strip_suffix(".slice")?
+    };
+    is_container_id(id).then(|| id.to_string())
+}
+
 /// A systemd unit name: a service or a scope with a non-empty name.
 fn is_unit(component: &str) -> bool {
     [".service", ".scope"].iter().any(|suffix| {
@@ -144,7 +159,9 @@ pub fn identify(path: &str) -> Identity {
     let mut under_kubepods = false;
     let mut parent: Option<&str> = None;
     for component in path.split('/').filter(|c| !c.is_empty()) {
-        if let Some(container) = container_component(component, parent) {
+        if let Some(pod) = podman_pod_component(component, parent) {
+            identity.pod_uid = Some(pod);
+        } else if let Some(container) = container_component(component, parent) {
             // The innermost container wins (docker in docker, kind nodes); a unit outside
             // it only hosts it (containerd.service above its containers), so it is dropped.
             identity.container_id = Some(container.id);
@@ -168,6 +185,7 @@ mod tests {
 
     const ID: &str = "3f2a9b1c04de5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c";
     const UID: &str = "0d2f4b3a-5c6e-4f70-8a9b-1c2d3e4f5a6b";
+    const POD: &str = "1b318d9f447c9c6d0631a002eb646846e64adfd27d236f4e88443812176e80c8";
     const UID_UNDERSCORES: &str = "0d2f4b3a_5c6e_4f70_8a9b_1c2d3e4f5a6b";
 
     struct Case {
@@ -203,6 +221,10 @@ mod tests {
         }
         fn pod(mut self) -> Case {
             self.pod = Some(UID);
+            self
+        }
+        fn podman_pod(mut self) -> Case {
+            self.pod = Some(POD);
             self
         }
         fn unit(mut self, unit: impl Into<String>) -> Case {
@@ -266,6 +288,16 @@ mod tests {
             case(format!("/machine.slice/libpod-{ID}.scope/container"))
                 .container(Some(Podman)),
             case(format!("/machine.slice/libpod-conmon-{ID}.scope")).monitor(Podman),
+            // podman pods: the pod's own cgroup, and a container in it
+            case(format!("/libpod_parent/{POD}")).podman_pod(),
+            case(format!("/libpod_parent/{POD}/libpod-{ID}"))
+                .container(Some(Podman))
+                .podman_pod(),
+            case(format!(
+                "/machine.slice/machine-libpod_pod_{POD}.slice/libpod-{ID}.scope"
+            ))
+            .container(Some(Podman))
+            .podman_pod(),
             case(format!(
                 "/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-{ID}.scope"
             ))
