@@ -119,33 +119,43 @@ fn common_prefix_len(a: &str, b: &str) -> usize {
     a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count()
 }
 
-/// `--container ID`: the one container under the cgroup2 mount whose id starts with ID.
-pub fn container_target(mount: &Path, arg: &str) -> Result<ContainerTarget> {
-    let prefix = container_prefix(arg)?;
-    let cgroups = tree::walk(mount, mount)
-        .with_context(|| format!("--container {arg}: walking {}", mount.display()))?;
-    // Every cgroup of a matching container, parents before children (the walk's order).
-    let mut matches: Vec<(String, Option<Runtime>, String)> = cgroups
+/// A cgroup of a container whose id matches the prefix.
+struct Match {
+    container_id: String,
+    runtime: Option<Runtime>,
+    path: String,
+}
+
+/// Every cgroup under the mount that belongs to a container whose id starts with
+/// `prefix` (monitors left out), sorted by path: a parent comes before its children.
+fn matching_cgroups(mount: &Path, prefix: &str) -> Result<Vec<Match>> {
+    let mut matches: Vec<Match> = tree::walk(mount, mount)?
         .into_iter()
         .filter_map(|(_, path)| {
             let identity = identify(&path);
-            let id = identity.container_id.filter(|id| id.starts_with(&prefix))?;
-            (!identity.monitor).then_some((id, identity.runtime, path))
+            let container_id = identity.container_id.filter(|id| id.starts_with(prefix))?;
+            (!identity.monitor).then_some(Match {
+                container_id,
+                runtime: identity.runtime,
+                path,
+            })
         })
         .collect();
-    matches.sort_by(|a, b| a.2.cmp(&b.2));
+    matches.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(matches)
+}
 
-    let mut ids: Vec<&str> = matches.iter().map(|(id, _, _)| id.as_str()).collect();
+/// The usage error unless the matches name exactly one container.
+fn exactly_one_container(arg: &str, mount: &Path, matches: &[Match]) -> Result<()> {
+    let mut ids: Vec<&str> = matches.iter().map(|m| m.container_id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
     match ids.as_slice() {
-        [] => {
-            return Err(usage(format!(
-                "--container {arg}: no container with that id has a cgroup under {}",
-                mount.display()
-            )))
-        }
-        [_] => {}
+        [] => Err(usage(format!(
+            "--container {arg}: no container with that id has a cgroup under {}",
+            mount.display()
+        ))),
+        [_] => Ok(()),
         several => {
             // Enough digits to tell them apart: their common prefix and a few more.
             let common = several
@@ -158,32 +168,46 @@ pub fn container_target(mount: &Path, arg: &str) -> Result<ContainerTarget> {
                 .iter()
                 .map(|id| id.get(..digits).unwrap_or(id))
                 .collect();
-            return Err(usage(format!(
+            Err(usage(format!(
                 "--container {arg}: ambiguous, {} containers match ({}); give more digits",
                 several.len(),
                 shown.join(", ")
-            )));
+            )))
         }
     }
+}
 
-    let (container_id, runtime, _) = matches[0].clone();
-    let mut outermost: Vec<String> = Vec::new();
-    for (_, _, path) in &matches {
-        let inside_kept = outermost
-            .iter()
-            .any(|kept| path.starts_with(&format!("{kept}/")));
-        if !inside_kept {
-            outermost.push(path.clone());
+/// The paths not below another of them (sorted input): a filter on a cgroup's subtree
+/// already covers the cgroups under it.
+fn outermost(matches: &[Match]) -> Vec<&str> {
+    let mut kept: Vec<&str> = Vec::new();
+    for m in matches {
+        let below_kept = kept.iter().any(|k| {
+            m.path
+                .strip_prefix(k)
+                .is_some_and(|rest| rest.starts_with('/') || k.ends_with('/'))
+        });
+        if !below_kept {
+            kept.push(&m.path);
         }
     }
-    let cgroups = outermost
-        .iter()
+    kept
+}
+
+/// `--container ID`: the one container under the cgroup2 mount whose id starts with ID.
+pub fn container_target(mount: &Path, arg: &str) -> Result<ContainerTarget> {
+    let prefix = container_prefix(arg)?;
+    let matches = matching_cgroups(mount, &prefix)
+        .with_context(|| format!("--container {arg}: walking {}", mount.display()))?;
+    exactly_one_container(arg, mount, &matches)?;
+    let cgroups = outermost(&matches)
+        .into_iter()
         .map(|path| target_at(mount, Path::new(path.trim_start_matches('/'))))
         .collect::<Result<Vec<_>>>()
         .with_context(|| format!("--container {arg}"))?;
     Ok(ContainerTarget {
-        container_id,
-        runtime,
+        container_id: matches[0].container_id.clone(),
+        runtime: matches[0].runtime,
         cgroups,
     })
 }

@@ -140,6 +140,10 @@ fn podman_container_resolves_to_its_id() {
         .as_deref()
         .expect("the container's cgroup2 path");
     assert_eq!(cgroup, format!("/libpod_parent/libpod-{}", container.id));
+    // On a hybrid or v1 host the v1 name=systemd hierarchy has the same path.
+    if Layout::detect().unwrap().v1_systemd().is_some() {
+        assert_eq!(container.v1_systemd.as_deref(), Some(cgroup));
+    }
 
     // The id the kernel would put on the container's records: the directory's inode.
     let dir = mount.join(cgroup.trim_start_matches('/'));
