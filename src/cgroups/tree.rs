@@ -103,7 +103,7 @@ pub fn walk(mount: &Path, root: &Path) -> Result<Vec<(u64, String)>> {
     Ok(found)
 }
 
-/// Why a user-given cgroup path cannot name a directory under the mount, if it cannot.
+/// A user-given cgroup path made relative to the mount, or why it cannot name a cgroup.
 pub fn relative_to_mount(mount: &Path, arg: &Path) -> Result<PathBuf, String> {
     // Both "/sys/fs/cgroup/unified/system.slice" and "/system.slice" mean the same cgroup.
     let rel = arg.strip_prefix(mount).unwrap_or(arg);
