@@ -8,6 +8,7 @@
 //! plan; plan uses neither.
 
 pub mod assets;
+pub mod cgroups;
 pub mod cli;
 pub mod count;
 pub mod decode;

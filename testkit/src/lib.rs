@@ -11,11 +11,13 @@
 //! - [`checks`]: assertions and decoders over the logger's output.
 //! - [`args`]: `--args`: the `--act-args` actor's reports and the exact records it causes.
 //! - [`storm`]: a pinned storm of logged syscalls under a logger (throughput tests).
+//! - [`containers`]: a real podman container from a locally built busybox image.
 
 pub mod actors;
 pub mod args;
 pub mod bins;
 pub mod checks;
+pub mod containers;
 pub mod fixtures;
 pub mod logger;
 pub mod skip;
