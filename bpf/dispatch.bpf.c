@@ -455,6 +455,19 @@ static __always_inline void count_unpaired(void)
 		c->unpaired++;
 }
 
+/* A slot takes a call (held) or gives one up (settled). */
+static __always_inline void count_slot(bool taken)
+{
+	struct counters *c = cpu_counters();
+
+	if (!c)
+		return;
+	if (taken)
+		c->held++;
+	else
+		c->settled++;
+}
+
 /* The thread's slot, created on its first logged call. */
 static __always_inline struct pending *pending_slot(__u32 tid)
 {
@@ -535,6 +548,7 @@ static __always_inline void finish(void *ctx, struct pending *p, long ret)
 	__u8 state = p->state;
 
 	p->state = PENDING_IDLE;
+	count_slot(false);
 	if (count_only) {
 		count_call(p->key, duration, is_error(ret));
 		return;
@@ -557,6 +571,7 @@ static __always_inline void abandon(void *ctx, struct pending *p)
 	__u8 state = p->state;
 
 	p->state = PENDING_IDLE;
+	count_slot(false);
 	count_unpaired();
 	if (count_only)
 		return;
@@ -601,6 +616,7 @@ static __always_inline void hold(struct bpf_raw_tracepoint_args *ctx, long key, 
 	}
 	p->key = key;
 	p->state = PENDING_HELD;
+	count_slot(true);
 }
 
 /* Entry: the record `h` was sent now; its outcome follows as a HANDLER_RESULT record. */
@@ -620,6 +636,7 @@ static __always_inline void mark_sent(void *ctx, struct record_header *h, long k
 	p->hdr.flags = h->flags;
 	p->key = key;
 	p->state = PENDING_SENT;
+	count_slot(true);
 }
 
 /* Entry with --results: true when the call is taken care of here (held in its slot,

@@ -170,6 +170,10 @@ struct counters {
 	/* --results: HANDLER_RESULT records lost because the buffer was full (their entry
 	 * records are reported unfinished at shutdown). */
 	__u64 results_dropped;
+	/* --results: calls put into a pending slot, and calls taken out of one (returned or
+	 * abandoned). At shutdown, held - settled - still in the map = slots the LRU evicted. */
+	__u64 held;
+	__u64 settled;
 };
 
 #endif /* __DISPATCH_H */

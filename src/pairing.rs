@@ -118,11 +118,21 @@ impl Pairing {
     }
 }
 
-/// The calls still held in the kernel's pending map when the logger stops (a process
-/// blocked in read, accept, wait4), as unfinished records. Read after the programs are
-/// detached, so the map no longer changes.
-pub fn held_in_kernel(map: &dyn MapCore, now_ns: u64) -> Result<Vec<Vec<u8>>> {
-    let mut records = Vec::new();
+/// The kernel's pending map when the logger stops.
+#[derive(Debug, Default)]
+pub struct PendingAtExit {
+    /// Calls whose record is held in the kernel (a process blocked in read, accept,
+    /// wait4), as unfinished records.
+    pub held: Vec<Vec<u8>>,
+    /// Slots with a call in them (held here, or sent at entry and waiting in userspace).
+    pub in_flight: u64,
+    /// Slots in the map, busy or idle: what the bound limits.
+    pub slots: u64,
+}
+
+/// Reads the pending map; after the programs are detached, so it no longer changes.
+pub fn pending_at_exit(map: &dyn MapCore, now_ns: u64) -> Result<PendingAtExit> {
+    let mut out = PendingAtExit::default();
     for key in map.keys() {
         let Some(value) = map
             .lookup(&key, MapFlags::ANY)
@@ -130,11 +140,19 @@ pub fn held_in_kernel(map: &dyn MapCore, now_ns: u64) -> Result<Vec<Vec<u8>>> {
         else {
             continue;
         };
+        out.slots += 1;
+        let mut p = pending::default();
+        if plain::copy_from_bytes(&mut p, &value).is_err() {
+            continue;
+        }
+        if u32::from(p.state) != pending_state::PENDING_IDLE.0 {
+            out.in_flight += 1;
+        }
         if let Some(record) = held_record(&value, now_ns) {
-            records.push(record);
+            out.held.push(record);
         }
     }
-    Ok(records)
+    Ok(out)
 }
 
 /// A slot's record, when the slot holds one: its first bytes are laid out as the record.

@@ -15,12 +15,13 @@ use serde_json::json;
 
 use crate::cli::RunArgs;
 use crate::count::{self, Counter};
+use crate::events::Outcome;
 use crate::exit::{Code, Failure};
 use crate::handlers::{HandlerTable, Selection};
 use crate::loader::{self, Attached, Filters, LoadConfig, Results};
 use crate::output::clock::Clock;
 use crate::output::{ArgvPolicy, Format, Formatting, Sink};
-use crate::pairing::{self, Pairing};
+use crate::pairing::{self, Pairing, PendingAtExit};
 use crate::plan::{self, Btf, Plan, Transport};
 use crate::privileges::Privileges;
 use crate::reader::{Delivery, Reader, SharedDelivery, WaitStats};
@@ -41,6 +42,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     // The first dispatcher that loads and attaches; its object lives in one of the slots.
     let mut slots = [MaybeUninit::uninit(), MaybeUninit::uninit()];
     let (attached, plan) = load_and_attach(&setup, args, &mut slots)?;
+    let results = setup.results;
     // One reader for the chosen transport, feeding the sink.
     let mut delivery = Delivery::new(setup.sink);
     delivery.pairing = setup.pairing;
@@ -67,20 +69,20 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let totals = stats::read(&attached.skel.maps.counters)?;
     let mut d = delivery.borrow_mut();
     // Calls still in flight: reported unfinished, so the last call of a hung process shows.
-    let unfinished = report_unfinished(&mut d, &attached.skel)?;
+    let pending = match results {
+        Some(r) => Some(report_unfinished(&mut d, &attached.skel, r)?),
+        None => None,
+    };
     if let Some(counting) = counting.as_mut() {
         counting.report_last(&mut d, &attached.skel)?;
     }
     // Account for every record: in-band loss, the summary line and record.
-    let results = ResultTotals {
-        unfinished,
-        filtered: d.pairing.as_ref().map_or(0, |p| p.filtered),
-    };
+    let pairing = pending.map(|p| PairingTotals::new(&totals, &p, &d, results));
     summarize(
         &mut d,
         &mut losses,
         &totals,
-        &results,
+        pairing.as_ref(),
         &reader.wait_stats(),
         started,
     );
@@ -340,19 +342,54 @@ fn report_overflow(d: &mut Delivery) {
 }
 
 /// --results at shutdown: every call still in flight, oldest first, as an unfinished
-/// record: those held in the kernel and those whose entry record waits here.
-fn report_unfinished(d: &mut Delivery, skel: &DispatchSkel) -> Result<u64> {
-    let Some(pairing) = d.pairing.as_mut() else {
-        return Ok(0);
-    };
+/// record (those held in the kernel and those whose entry record waits here), unless an
+/// outcome filter rejects it.
+fn report_unfinished(d: &mut Delivery, skel: &DispatchSkel, results: Results) -> Result<AtExit> {
     let now = Clock::now_ktime();
-    let mut records = pairing::held_in_kernel(&skel.maps.pending, now)?;
-    records.extend(pairing.unfinished(now));
-    records.sort_by_key(|r| crate::events::decode(r).map_or(0, |ev| ev.ktime_ns));
-    for record in &records {
+    let mut pending = pairing::pending_at_exit(&skel.maps.pending, now)?;
+    let held = std::mem::take(&mut pending.held);
+    let sent = d.pairing.as_mut().map_or(Vec::new(), |p| p.unfinished(now));
+    let wanted = |record: &Vec<u8>| -> Option<u64> {
+        let ev = crate::events::decode(record).ok()?;
+        let Outcome::Unfinished { duration_ns } = ev.outcome else {
+            return None;
+        };
+        let shown =
+            !results.count_only && !results.failed_only && duration_ns >= results.min_duration_ns;
+        shown.then_some(ev.ktime_ns)
+    };
+    let mut at_exit = AtExit {
+        sent_filtered: 0,
+        shown_held: 0,
+        pending,
+    };
+    let mut shown: Vec<(u64, &Vec<u8>)> = Vec::new();
+    for record in &held {
+        if let Some(ktime) = wanted(record) {
+            shown.push((ktime, record));
+            at_exit.shown_held += 1;
+        }
+    }
+    for record in &sent {
+        match wanted(record) {
+            Some(ktime) => shown.push((ktime, record)),
+            None => at_exit.sent_filtered += 1,
+        }
+    }
+    shown.sort_by_key(|(ktime, _)| *ktime);
+    for (_, record) in shown {
         d.deliver(record);
     }
-    Ok(records.len() as u64)
+    Ok(at_exit)
+}
+
+/// What report_unfinished found and did.
+struct AtExit {
+    pending: PendingAtExit,
+    /// Unfinished calls shown whose record the kernel held: never counted as seen there.
+    shown_held: u64,
+    /// Entry records (seen at entry) that the outcome filter drops as unfinished.
+    sent_filtered: u64,
 }
 
 /// --count: the tables, every --interval and at exit.
@@ -425,10 +462,52 @@ impl Counting {
     }
 }
 
-/// What --results adds to the summary beyond the kernel's counters.
-struct ResultTotals {
-    unfinished: u64,
+/// What --results adds to the summary.
+struct PairingTotals {
+    /// Calls whose entry and exit could not be paired: exits without an entry (the call
+    /// began before the logger, or its slot was evicted) and calls abandoned when their
+    /// thread exited.
+    unpaired: u64,
+    /// Calls whose slot the LRU reclaimed before they returned (their exits, when they
+    /// come, count as unpaired).
+    evicted: u64,
+    /// Calls in flight at shutdown whose record the kernel held, reported unfinished:
+    /// records the kernel never counted as seen.
+    unfinished_held: u64,
+    /// Entry records dropped because the outcome filter rejected their call.
     filtered: u64,
+    /// Slots in the pending map at exit, and its capacity.
+    slots: u64,
+    capacity: u32,
+}
+
+impl PairingTotals {
+    fn new(totals: &Totals, at_exit: &AtExit, d: &Delivery, results: Option<Results>) -> Self {
+        let pending = &at_exit.pending;
+        let evicted = totals
+            .held
+            .saturating_sub(totals.settled)
+            .saturating_sub(pending.in_flight);
+        PairingTotals {
+            unpaired: totals.unpaired,
+            evicted,
+            unfinished_held: at_exit.shown_held,
+            filtered: d.pairing.as_ref().map_or(0, |p| p.filtered) + at_exit.sent_filtered,
+            slots: pending.slots,
+            capacity: results.map_or(0, |r| r.max_pending),
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "unpaired": self.unpaired,
+            "evicted": self.evicted,
+            "unfinished_held": self.unfinished_held,
+            "filtered": self.filtered,
+            "pending_slots": self.slots,
+            "pending_capacity": self.capacity,
+        })
+    }
 }
 
 /// The last loss report, the summary line on stderr and the summary record.
@@ -436,32 +515,31 @@ fn summarize(
     d: &mut Delivery,
     losses: &mut LossReporter,
     totals: &Totals,
-    results: &ResultTotals,
+    pairing: Option<&PairingTotals>,
     waits: &WaitStats,
     started: Instant,
 ) {
     report_losses(&mut d.sink, losses, totals);
+    // Accounting: delivered + lost + filtered == seen. Unfinished calls whose record the
+    // kernel still held were made into records here, at exit.
+    let seen = totals.seen + pairing.map_or(0, |p| p.unfinished_held);
     eprintln!(
         "tailcall-logger: {} records delivered, {} lost, {} seen, {} read faults, {} without handler{}",
         d.delivered,
         losses.reported(),
-        totals.seen,
+        seen,
         totals.read_faults,
         totals.dispatch_miss,
-        if d.pairing.is_some() {
-            format!(
-                ", {} unpaired, {} unfinished, {} filtered at exit",
-                totals.unpaired, results.unfinished, results.filtered
-            )
-        } else {
-            String::new()
-        }
+        pairing.map_or(String::new(), |p| format!(
+            ", {} unpaired, {} filtered at exit",
+            p.unpaired, p.filtered
+        ))
     );
     if d.io_error.is_some() {
         return;
     }
     let summary = json!({
-        "seen": totals.seen,
+        "seen": seen,
         "emitted": totals.emitted,
         "delivered": d.delivered,
         "lost": losses.reported(),
@@ -469,10 +547,11 @@ fn summarize(
         "perf_lost_samples": d.perf_lost,
         "dispatch_miss": totals.dispatch_miss,
         "read_faults": totals.read_faults,
-        "unpaired": totals.unpaired,
-        "unfinished": results.unfinished,
-        "filtered": results.filtered,
-        "results_dropped": totals.results_dropped,
+        "results": pairing.map(|p| {
+            let mut v = p.json();
+            v["results_dropped"] = json!(totals.results_dropped);
+            v
+        }),
         "reader": waits.json(),
         "duration_s": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
     });

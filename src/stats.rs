@@ -16,6 +16,8 @@ pub struct Totals {
     pub read_faults: u64,
     pub unpaired: u64,
     pub results_dropped: u64,
+    pub held: u64,
+    pub settled: u64,
 }
 
 impl Totals {
@@ -27,6 +29,8 @@ impl Totals {
         self.read_faults += c.read_faults;
         self.unpaired += c.unpaired;
         self.results_dropped += c.results_dropped;
+        self.held += c.held;
+        self.settled += c.settled;
     }
 
     pub fn sum_per_cpu(values: &[Vec<u8>]) -> Totals {
@@ -87,6 +91,8 @@ mod tests {
                 read_faults: 4,
                 unpaired: 1,
                 results_dropped: 0,
+                held: 5,
+                settled: 4,
             }),
             bytes(counters {
                 seen: 10,
@@ -96,6 +102,8 @@ mod tests {
                 read_faults: 0,
                 unpaired: 2,
                 results_dropped: 1,
+                held: 0,
+                settled: 1,
             }),
             vec![1, 2, 3], // short garbage is skipped, not trusted
         ];
@@ -110,6 +118,8 @@ mod tests {
                 read_faults: 4,
                 unpaired: 3,
                 results_dropped: 1,
+                held: 5,
+                settled: 5,
             }
         );
     }

@@ -145,6 +145,14 @@ impl ReportingActor {
         go(&mut self.child);
     }
 
+    /// The next line the actor reports, without its newline.
+    pub fn read_line(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        line.truncate(line.trim_end().len());
+        line
+    }
+
     /// Waits for a successful exit; returns the rest of stdout.
     pub fn finish(mut self) -> String {
         let status = wait_exit(

@@ -11,6 +11,7 @@
 //! - [`checks`]: assertions and decoders over the logger's output.
 //! - [`args`]: `--args`: the `--act-args` actor's reports and the exact records it causes.
 //! - [`storm`]: a pinned storm of logged syscalls under a logger (throughput tests).
+//! - [`results`]: `--results`: actors whose calls have known outcomes.
 //! - [`containers`]: a real podman container from a locally built busybox image.
 
 pub mod actors;
@@ -20,6 +21,7 @@ pub mod checks;
 pub mod containers;
 pub mod fixtures;
 pub mod logger;
+pub mod results;
 pub mod skip;
 pub mod storm;
 

@@ -25,6 +25,9 @@
 //!   --faults                             execs with unreadable or oversized arguments
 //!   --act-args DIR [--probes]            known calls whose arguments `--args` must show
 //!                                        exactly; reports on stdout (testkit::args)
+//!   --act-results [--no-blocker]         calls with known outcomes (testkit::results)
+//!   --act-threads N                      N threads blocked in read (slot bounds)
+//!   --act-exec-thread                    a thread execs while another is in a call
 //!
 //! The actors, the fixtures and the logger spawner are in the testkit library (../lib.rs),
 //! which the tests share. Test tooling: not installed or packaged with the logger.
@@ -36,7 +39,7 @@ use nix::sys::signal::Signal;
 use serde_json::Value;
 use tailcall_logger_testkit::fixtures::{CHILD_COMM, EXEC_ARGV, EXEC_MARK};
 use tailcall_logger_testkit::Logger;
-use tailcall_logger_testkit::{actors, args};
+use tailcall_logger_testkit::{actors, args, results};
 
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 const CHILD_TIMEOUT: Duration = Duration::from_secs(30);
@@ -338,6 +341,14 @@ fn main() -> ExitCode {
         Some("--calls") => actors::calls(&std::env::args().collect::<Vec<_>>()),
         Some("--hostile") => actors::hostile(std::env::args_os().nth(2).unwrap_or_default()),
         Some("--faults") => actors::faults(),
+        Some("--act-results") => {
+            results::act_results(!std::env::args().any(|a| a == "--no-blocker"))
+        }
+        Some("--act-threads") => {
+            let n = std::env::args().nth(2).and_then(|n| n.parse().ok());
+            results::act_threads(n.unwrap_or(1))
+        }
+        Some("--act-exec-thread") => results::act_exec_thread(),
         Some("--act-args") => {
             let args: Vec<String> = std::env::args().collect();
             let Some(dir) = args.get(2) else {
