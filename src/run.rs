@@ -13,11 +13,13 @@ use libbpf_rs::OpenObject;
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use serde_json::json;
 
+use crate::cgroups::{self, CgroupTarget, Layout, Resolver};
 use crate::cli::RunArgs;
 use crate::count::{self, Counter};
 use crate::exit::{Code, Failure};
 use crate::handlers::{HandlerTable, Selection};
 use crate::loader::{self, Attached, Filters, LoadConfig, Results};
+use crate::output::cgroup::CgroupNames;
 use crate::output::clock::Clock;
 use crate::output::{ArgvPolicy, Format, Formatting, Sink};
 use crate::pairing::{self, Pairing};
@@ -47,7 +49,14 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let delivery = Rc::new(RefCell::new(delivery));
     let reader = open_reader(&attached.skel, plan.transport, args.perf_pages, &delivery)?;
     // Say what was chosen: on stderr in human mode, and as the start record.
-    announce(args, setup.arch, &plan, started, &mut delivery.borrow_mut());
+    announce(
+        args,
+        setup.arch,
+        &plan,
+        &setup.layout,
+        started,
+        &mut delivery.borrow_mut(),
+    );
     // Read until a signal, --duration, a gone reader of our output, or an error.
     let mut losses = LossReporter::default();
     let mut counting = setup.counting;
@@ -110,6 +119,10 @@ struct Setup {
     pairing: Option<Pairing>,
     /// --count: the tables.
     counting: Option<Counting>,
+    /// The host's cgroup mounts.
+    layout: Layout,
+    /// --cgroup and --container: the cgroups the kernel keeps.
+    cgroup_filter: Vec<CgroupTarget>,
 }
 
 impl Setup {
@@ -118,6 +131,8 @@ impl Setup {
         let arch = Arch::host();
         let table = HandlerTable::build(arch, &selection(args))?;
         let argv_policy = ArgvPolicy::new(&args.redact)?;
+        let layout = Layout::detect()?;
+        let cgroup_filter = cgroups::filter_targets(&layout, &args.cgroup, &args.container)?;
         Privileges::read().check()?;
         let btf = plan::choose_btf(args.kernel.btf.as_deref())?;
         let (transport, transport_note) = plan::choose_transport(args.kernel.transport)?;
@@ -130,7 +145,8 @@ impl Setup {
         let signatures = args.args.then(Signatures::load);
         let arg_captures = signatures.as_ref().map(|s| loader::arg_captures(&table, s));
         let formatting =
-            Formatting::new(format, arch, Clock::new(), argv_policy, signatures.as_ref());
+            Formatting::new(format, arch, Clock::new(), argv_policy, signatures.as_ref())
+                .with_cgroups(cgroup_names(&layout, args));
         let sink = Sink::open(args.output.clone(), formatting)?;
         install_signal_handlers()?;
         let wants_results = args.results || args.failed || args.min_duration.is_some();
@@ -154,8 +170,28 @@ impl Setup {
             results,
             pairing,
             counting,
+            layout,
+            cgroup_filter,
         })
     }
+}
+
+/// Records' cgroup ids resolved against the cgroup2 mount, when the host has one and there
+/// are records to name (not with --count). A tree that cannot be walked costs the names,
+/// not the session.
+fn cgroup_names(layout: &Layout, args: &RunArgs) -> CgroupNames {
+    let resolver = match (&layout.cgroup2_mount, args.count) {
+        (Some(mount), false) => Resolver::start(mount, Default::default())
+            .map_err(|e| {
+                eprintln!(
+                    "tailcall-logger: cgroup paths unavailable: {}",
+                    crate::exit::one_line(&e)
+                )
+            })
+            .ok(),
+        _ => None,
+    };
+    CgroupNames::new(resolver, !args.no_container)
 }
 
 fn selection(args: &RunArgs) -> Selection<'_> {
@@ -201,6 +237,7 @@ fn load_and_attach<'s>(
             uid: args.uid,
             comm: args.comm.clone(),
             exclude_tgid: (!args.include_self).then(std::process::id),
+            cgroups: setup.cgroup_filter.clone(),
         },
         ringbuf_bytes: args.ringbuf_bytes,
         wakeup_every: args.ringbuf_wake_every,
@@ -244,7 +281,14 @@ fn open_reader<'a>(
 }
 
 /// The start line on stderr (human mode) and the start record.
-fn announce(args: &RunArgs, arch: Arch, plan: &Plan, started: Instant, d: &mut Delivery) {
+fn announce(
+    args: &RunArgs,
+    arch: Arch,
+    plan: &Plan,
+    layout: &Layout,
+    started: Instant,
+    d: &mut Delivery,
+) {
     let startup_ms = started.elapsed().as_secs_f64() * 1000.0;
     let kernel = plan::kernel_release();
     if d.sink.format == Format::Human {
@@ -269,6 +313,11 @@ fn announce(args: &RunArgs, arch: Arch, plan: &Plan, started: Instant, d: &mut D
         "filters": {
             "pid": args.pid, "uid": args.uid, "comm": args.comm, "skip_others": args.skip_others,
             "failed": args.failed, "min_duration_ns": args.min_duration,
+            "cgroup": args.cgroup, "container": args.container,
+        },
+        "cgroups": {
+            "layout": layout.kind.name(),
+            "cgroup2_mount": layout.cgroup2_mount.as_ref().map(|p| p.to_string_lossy()),
         },
         "args": args.args,
         "results": args.results || args.failed || args.min_duration.is_some(),

@@ -21,7 +21,10 @@ pub mod path;
 pub mod resolver;
 pub mod tree;
 
-pub use filter::{cgroup_target, container_target, CgroupTarget, ContainerTarget};
+pub use filter::{
+    cgroup_target, container_target, filter_targets, CgroupTarget, ContainerTarget,
+    MAX_CGROUP_FILTERS,
+};
 pub use layout::{Layout, LayoutKind, Membership};
 pub use path::{identify, Identity, Runtime};
 pub use resolver::{Lookup, Resolved, Resolver, ResolverOptions};

@@ -12,10 +12,12 @@
 //! - [`args`]: `--args`: the `--act-args` actor's reports and the exact records it causes.
 //! - [`storm`]: a pinned storm of logged syscalls under a logger (throughput tests).
 //! - [`containers`]: a real podman container from a locally built busybox image.
+//! - [`cgroups`]: a real cgroup v2 made by the test, and the checks of records made in it.
 
 pub mod actors;
 pub mod args;
 pub mod bins;
+pub mod cgroups;
 pub mod checks;
 pub mod containers;
 pub mod fixtures;
