@@ -394,7 +394,12 @@ fn fill_cgroup_filter(skel: &DispatchSkel, cgroups: &[CgroupTarget]) -> Result<(
                 &fd.to_ne_bytes(),
                 MapFlags::ANY,
             )
-            .map_err(|e| load_failure(&format!("filling the cgroup filter with {}", target.path), e))?;
+            .map_err(|e| {
+                load_failure(
+                    &format!("filling the cgroup filter with {}", target.path),
+                    e,
+                )
+            })?;
     }
     Ok(())
 }

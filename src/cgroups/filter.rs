@@ -337,7 +337,10 @@ mod tests {
         let paths: Vec<&str> = got.iter().map(|t| t.path.as_str()).collect();
         assert_eq!(
             paths,
-            [format!("/libpod_parent/libpod-{B}").as_str(), "/system.slice"]
+            [
+                format!("/libpod_parent/libpod-{B}").as_str(),
+                "/system.slice"
+            ]
         );
         let many: Vec<String> = (0..=MAX_CGROUP_FILTERS)
             .map(|n| {

@@ -73,13 +73,22 @@ impl CgroupNames {
         };
         let identity = known.as_ref().map(|r| &r.identity);
         let fields: [(&[u8], Option<&str>); 5] = [
-            (b",\"cgroup\":", known.as_ref().and_then(|r| r.path.as_deref())),
+            (
+                b",\"cgroup\":",
+                known.as_ref().and_then(|r| r.path.as_deref()),
+            ),
             (
                 b",\"container_id\":",
                 identity.and_then(|i| i.container_id.as_deref()),
             ),
-            (b",\"runtime\":", identity.and_then(|i| i.runtime.map(|r| r.name()))),
-            (b",\"pod_uid\":", identity.and_then(|i| i.pod_uid.as_deref())),
+            (
+                b",\"runtime\":",
+                identity.and_then(|i| i.runtime.map(|r| r.name())),
+            ),
+            (
+                b",\"pod_uid\":",
+                identity.and_then(|i| i.pod_uid.as_deref()),
+            ),
             (b",\"unit\":", identity.and_then(|i| i.unit.as_deref())),
         ];
         for (key, value) in fields {

@@ -1,6 +1,6 @@
 //! JSON lines, written by hand into a reused buffer: no Value tree, no allocation per event.
 //!
-//! Schema v1 (README "JSON schema"): every line is one object with "v" and "type".
+//! Schema v3 (README "JSON schema"): every line is one object with "v" and "type".
 //! Strings: valid UTF-8 is written as a JSON string (controls, DEL, C1 and bidi code points
 //! as \uXXXX escapes). Bytes that are not valid UTF-8 are written with U+FFFD in the string
 //! and the exact bytes in a sibling field NAME_b64 (standard base64), so nothing is lost.
@@ -18,7 +18,7 @@ use crate::handlers::{self, Kind};
 use crate::output::clock::Clock;
 use crate::syscalls::Arch;
 
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 fn needs_unicode_escape(c: char) -> bool {
     matches!(c, '\0'..='\x1f' | '\x7f'..='\u{9f}' | '\u{061C}' | '\u{200B}'..='\u{200F}'
@@ -326,7 +326,7 @@ mod tests {
         );
         assert_eq!(out.last(), Some(&b'\n'));
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v["v"], 2);
+        assert_eq!(v["v"], 3);
         assert_eq!(v["type"], "syscall");
         assert_eq!(v["ts"], "1970-01-01T00:00:05.000000123Z");
         assert_eq!(v["ppid"], serde_json::Value::Null);

@@ -126,7 +126,10 @@ impl TestCgroup {
                 _ => {}
             }
         }
-        let mut checked = format!(" cgroup_id={id} cgroup={}", want_path.as_deref().unwrap_or("null"));
+        let mut checked = format!(
+            " cgroup_id={id} cgroup={}",
+            want_path.as_deref().unwrap_or("null")
+        );
         if only_child {
             let summary = records
                 .iter()

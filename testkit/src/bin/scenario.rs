@@ -310,7 +310,16 @@ fn check(
         let mut out = String::new();
         for r in got {
             let mut r = (*r).clone();
-            for k in ["ts", "ktime_ns", "cpu", "pid", "tid", "ppid", "cgroup_id", "cgroup"] {
+            for k in [
+                "ts",
+                "ktime_ns",
+                "cpu",
+                "pid",
+                "tid",
+                "ppid",
+                "cgroup_id",
+                "cgroup",
+            ] {
                 r.as_object_mut().map(|m| m.remove(k));
             }
             out.push_str(&r.to_string());
