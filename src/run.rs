@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::mem::MaybeUninit;
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -13,13 +14,13 @@ use libbpf_rs::OpenObject;
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use serde_json::json;
 
-use crate::cgroups::{self, CgroupTarget, Layout, Resolver};
+use crate::cgroups::{self, CgroupTarget, Layout, PidResolver, Resolver};
 use crate::cli::RunArgs;
 use crate::count::{self, Counter};
 use crate::exit::{Code, Failure};
 use crate::handlers::{HandlerTable, Selection};
 use crate::loader::{self, Attached, Filters, LoadConfig, Results};
-use crate::output::cgroup::CgroupNames;
+use crate::output::cgroup::{CgroupNames, Source};
 use crate::output::clock::Clock;
 use crate::output::{ArgvPolicy, Format, Formatting, Sink};
 use crate::pairing::{self, Pairing};
@@ -176,22 +177,27 @@ impl Setup {
     }
 }
 
-/// Records' cgroup ids resolved against the cgroup2 mount, when the host has one and there
-/// are records to name (not with --count). A tree that cannot be walked costs the names,
-/// not the session.
+/// Records' cgroups named: by id against the cgroup2 mount, else (a v1-only host) by
+/// process in the v1 name=systemd hierarchy; not with --count (no records). A tree that
+/// cannot be walked costs the names, not the session.
 fn cgroup_names(layout: &Layout, args: &RunArgs) -> CgroupNames {
-    let resolver = match (&layout.cgroup2_mount, args.count) {
-        (Some(mount), false) => Resolver::start(mount, Default::default())
-            .map_err(|e| {
-                eprintln!(
-                    "tailcall-logger: cgroup paths unavailable: {}",
-                    crate::exit::one_line(&e)
-                )
-            })
-            .ok(),
-        _ => None,
+    let source = match (&layout.cgroup2_mount, layout.v1_systemd(), args.count) {
+        (_, _, true) => Ok(None),
+        (Some(mount), _, false) => {
+            Resolver::start(mount, Default::default()).map(|r| Some(Source::Ids(r)))
+        }
+        (None, Some(_), false) => PidResolver::start(Path::new("/proc"), Default::default())
+            .map(|r| Some(Source::Processes(r))),
+        (None, None, false) => Ok(None),
     };
-    CgroupNames::new(resolver, !args.no_container)
+    let source = source.unwrap_or_else(|e| {
+        eprintln!(
+            "tailcall-logger: cgroup paths unavailable: {}",
+            crate::exit::one_line(&e)
+        );
+        None
+    });
+    CgroupNames::new(source, !args.no_container)
 }
 
 fn selection(args: &RunArgs) -> Selection<'_> {
@@ -318,6 +324,8 @@ fn announce(
         "cgroups": {
             "layout": layout.kind.name(),
             "cgroup2_mount": layout.cgroup2_mount.as_ref().map(|p| p.to_string_lossy()),
+            "paths_from": layout.paths_from(),
+            "paths_mount": layout.paths_mount().map(|p| p.to_string_lossy()),
         },
         "args": args.args,
         "results": args.results || args.failed || args.min_duration.is_some(),

@@ -38,7 +38,7 @@ pub fn event(
     out.push(b'.');
     digits::padded(out, ev.ktime_ns % 1_000_000_000 / 1000, 6);
     out.extend_from_slice(b": ");
-    cgroups.human_tag(out, ev.cgroup_id);
+    cgroups.human_tag(out, ev.cgroup_id, ev.pid);
     let message = handlers::message(ev.kind, syscall);
     out.extend_from_slice(message.text.as_bytes());
     if let Some(call) = call {

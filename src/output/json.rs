@@ -163,7 +163,7 @@ pub fn event(
     out.extend_from_slice(b",\"uid\":");
     digits::uint(out, ev.uid);
     field_bytes(out, "comm", ev.comm);
-    cgroups.json(out, ev.cgroup_id);
+    cgroups.json(out, ev.cgroup_id, ev.pid);
     out.extend_from_slice(b",\"nr\":");
     digits::uint(out, ev.nr);
     out.extend_from_slice(b",\"syscall\":");
