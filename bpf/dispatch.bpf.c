@@ -169,9 +169,15 @@ static __always_inline bool in_filtered_cgroup(void)
  */
 static __noinline int wanted(void)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32;
+	__u64 id;
+	__u32 tgid;
 
+	/* --cgroup/--container without --pid: the cgroup test first, so that a rejection (most
+	 * tasks) costs one helper call, as a --pid rejection does. */
+	if (filter_cgroups && !filter_tgid && !in_filtered_cgroup())
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	tgid = id >> 32;
 	if (self_tgid && tgid == self_tgid)
 		return 0;
 	if (filter_tgid && tgid != filter_tgid)
@@ -189,8 +195,8 @@ static __noinline int wanted(void)
 				break;
 		}
 	}
-	/* Last: the cheaper tests above reject first when several filters are combined. */
-	if (filter_cgroups && !in_filtered_cgroup())
+	/* With --pid: after it, which rejects first at less cost. */
+	if (filter_cgroups && filter_tgid && !in_filtered_cgroup())
 		return 0;
 	return 1;
 }
