@@ -191,6 +191,20 @@ pub fn human(report: &serde_json::Value) -> String {
         "signatures (--args)",
         show(get("/signatures/source")),
     );
+    line(
+        &mut s,
+        "cgroups",
+        format!(
+            "{} (cgroup2 at {})",
+            show(get("/cgroups/layout")),
+            show(get("/cgroups/cgroup2_mount"))
+        ),
+    );
+    let filters = match get("/cgroups/filters/reason") {
+        serde_json::Value::String(why) => format!("no ({why})"),
+        _ => show(get("/cgroups/filters/cgroup")),
+    };
+    line(&mut s, "--cgroup/--container", filters);
     for f in [
         "ringbuf",
         "perf_buffer",
