@@ -4,7 +4,10 @@ deltas of the tracer's programs) and added cost per call seen by the traced prog
 (bpf_stats off, ns per call), for an ignored syscall, the logged one and execve. Also the
 cost sessions of section 5 (`--args`): a syscall with numeric arguments and openat of a
 fixed path, with and without --args, next to the empty program and two reference programs
-(the pt_regs copy alone, and with one bounded string read)."""
+(the pt_regs copy alone, and with one bounded string read). The `tail-cgroup` session
+filters with `--cgroup` instead of `--pid` (the traced program runs in a cgroup of its own):
+its background runs are `--cgroup` rejections, to set beside the `--pid` rejections of
+`tail`."""
 import os
 import time
 
@@ -15,6 +18,8 @@ from processes import fd_progs, prog_names, remove_files, set_stats
 from tracers import Server, Tracer, delta, med
 
 PHASES = ("ignored", "logged", "execve")
+# The cgroup (under the cgroup2 mount) the traced program runs in for `--cgroup` sessions.
+BENCH_CGROUP = "tailcall-logger-bench"
 ARGS_PHASES = ("numeric", "path")       # section 5: the syscalls of ARGS_SYSCALLS
 CALLS = {"ignored": N_IGNORED, "logged": N_LOGGED, "execve": N_EXEC, "numeric": N_ARGS, "path": N_ARGS}
 SESSIONS = (
@@ -30,6 +35,7 @@ SESSIONS = (
      ("ignored", "logged") + ARGS_PHASES),
     ("inline", "ours", ("--dispatch", "inline"), "logged", PHASES),
     ("tail-skip-others", "ours", ("--dispatch", "tail", "--skip-others"), "ignored", PHASES),
+    ("tail-cgroup", "ours", ("--dispatch", "tail", "--cgroup", "/" + BENCH_CGROUP), None, ("ignored", "logged")),
     ("bpftrace", "bpftrace", (), "logged", PHASES),
     ("bcc", "bcc", (), "logged", PHASES),
 )
@@ -54,8 +60,41 @@ def syscall_of(phase, logged):
     return {"ignored": "uname", "logged": logged, **ARGS_SYSCALLS}.get(phase, phase)
 
 
+def cgroup2_mount():
+    """The cgroup2 mount point from /proc/self/mountinfo, or None."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            before, _, after = line.partition(" - ")
+            if after.startswith("cgroup2 "):
+                return before.split()[4]
+    return None
+
+
+def enter_bench_cgroup(pid):
+    """Moves `pid` into BENCH_CGROUP (made now); returns its directory."""
+    mount = cgroup2_mount()
+    if mount is None:
+        raise RuntimeError("--cgroup sessions need a cgroup2 mount")
+    path = os.path.join(mount, BENCH_CGROUP)
+    os.makedirs(path, exist_ok=True)
+    with open(os.path.join(path, "cgroup.procs"), "w") as f:
+        f.write(str(pid))
+    return path
+
+
+def remove_bench_cgroup(path):
+    """rmdir once the traced program has gone (it may take a moment to be reaped)."""
+    for _ in range(50):
+        try:
+            os.rmdir(path)
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
 def cost_session(ctx, label, kind, extra, rnd, phases=PHASES):
     srv = Server(ctx)
+    cgroup = enter_bench_cgroup(srv.pid) if "--cgroup" in extra else None
     tr = Tracer(ctx, kind, label, list(extra) + logged_args(kind, ctx.logged), out_name=f"cost-{label}-{rnd}.out")
     ctx.wait_quiet(f"cost {label}")
     tr.start(srv.pid)
@@ -97,6 +136,8 @@ def cost_session(ctx, label, kind, extra, rnd, phases=PHASES):
         res[mode][sc] = samples
     tr.stop()
     srv.close()
+    if cgroup:
+        remove_bench_cgroup(cgroup)
     res["hwm_kib"] = tr.hwm_kib
     remove_files(tr.out)
     set_stats(False)

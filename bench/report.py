@@ -11,6 +11,7 @@ from processes import read_text
 
 LABELS = {"empty": "empty raw_tp program (floor)", "tail": "ours, tail calls",
           "inline": "ours, `--dispatch inline`", "tail-skip-others": "ours, tail, `--skip-others`",
+          "tail-cgroup": "ours, tail, `--cgroup` instead of `--pid`",
           "bpftrace": "bpftrace printf one-liner", "bcc": "bcc tail-call example (trace_printk)",
           "none": "no tracer"}
 
@@ -106,7 +107,7 @@ def in_kernel(R, logged):
              "program at the cost measured for them.\n")
     L.append(f"| tracer | uname (ignored) | x empty | {logged} (logged) | x empty | execve | background ns/run |")
     L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for lab, r in present(c, ("empty", "tail", "inline", "tail-skip-others", "bpftrace", "bcc")):
+    for lab, r in present(c, ("empty", "tail", "inline", "tail-skip-others", "tail-cgroup", "bpftrace", "bcc")):
         L.append(f"| {LABELS[lab]} | {fmt(r.get('ignored_ns_per_event'), '.1f')} | "
                  f"{fmt(r.get('ignored_ratio_to_empty'), '.2f')} | {fmt(r.get('logged_ns_per_event'), '.1f')} | "
                  f"{fmt(r.get('logged_ratio_to_empty'), '.2f')} | {fmt(r.get('execve_ns_per_event'), '.0f')} | "
@@ -125,6 +126,13 @@ def in_kernel(R, logged):
                   if keep and behind and behind > 2 * keep else
                   ": about the same as when it keeps up, so a lagging reader does not slow the traced "
                   "program (records beyond the ring are dropped and reported instead).") + "\n")
+    pid_bg = c.get("tail", {}).get("background_ns_per_run")
+    cg_bg = c.get("tail-cgroup", {}).get("background_ns_per_run")
+    if pid_bg and cg_bg:
+        L.append(f"A rejected syscall (another process, the background column): **{pid_bg:.1f} ns** with "
+                 f"`--pid`, **{cg_bg:.1f} ns** with `--cgroup` (one `bpf_current_task_under_cgroup` "
+                 "call instead of one `bpf_get_current_pid_tgid`). Every record also carries its "
+                 "cgroup id: one `bpf_get_current_cgroup_id` call on the logged path.\n")
     L.append(f"With `--skip-others`, {logged} is ignored in the kernel like uname. bpftrace has no ignore "
              "list: every syscall of the traced pid is printed, uname included. bcc's dispatcher tail "
              "calls an empty program for ignored syscalls, as the original does.\n")
@@ -143,7 +151,7 @@ def added_cost(R, logged):
     L.append("`bench/syscall_loop.c`: ns per call (median), added ns over no tracer, ratio to no tracer.\n")
     L.append(f"| tracer | uname ns | +ns | x | {logged} ns | +ns | x | execve µs | x |")
     L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for lab, r in present(c, ("none", "empty", "tail", "inline", "tail-skip-others", "bpftrace", "bcc")):
+    for lab, r in present(c, ("none", "empty", "tail", "inline", "tail-skip-others", "tail-cgroup", "bpftrace", "bcc")):
         ex = r.get("execve_ns_per_call")
         L.append(f"| {LABELS[lab]} | {fmt(r.get('ignored_ns_per_call'), '.0f')} | {fmt(r.get('ignored_added_ns_per_call'), '+.0f')} | "
                  f"{fmt(r.get('ignored_call_ratio'), '.2f')} | {fmt(r.get('logged_ns_per_call'), '.0f')} | "

@@ -63,7 +63,9 @@ class Tracer:
 
     def argv(self, target_pid):
         if self.kind == "ours":
-            a = [self.cfg.bin, "--pid", str(target_pid), "--output", self.out] + self.extra
+            # A --cgroup session selects the traced program by its cgroup alone.
+            pid = [] if "--cgroup" in self.extra else ["--pid", str(target_pid)]
+            a = [self.cfg.bin] + pid + ["--output", self.out] + self.extra
             return a + (["--json"] if self.fmt == "json" else [])
         return peers.argv(self.kind, self.cfg, target_pid, self.out, self.extra)
 

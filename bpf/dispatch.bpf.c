@@ -51,6 +51,7 @@ const volatile bool count_only = false;      /* --count: aggregate, no records *
 const volatile bool failed_only = false;     /* --failed */
 const volatile __u64 min_duration_ns = 0;    /* --min-duration */
 const volatile __u8 key_traits[MAX_SYSCALLS] = {}; /* per key; see enum key_traits */
+const volatile __u32 filter_cgroups = 0;     /* --cgroup/--container: slots used in cgroup_filter */
 
 /* --count: which half of call_stats the programs fill; userspace flips it, then reads and
  * clears the other half, so an interval's figures are exact and none is lost. */
@@ -121,6 +122,19 @@ struct {
 	__type(value, struct pending);
 } pending SEC(".maps");
 
+/* --cgroup and --container: the cgroup2 directories whose subtrees are logged, filled by
+ * userspace before attach. bpf_current_task_under_cgroup tests the task against a slot in
+ * constant time (the cgroup's ancestor table), works in tracing programs on every kernel
+ * supported, and covers cgroups created below a slot after the filter was set up.
+ * bpf_get_current_ancestor_cgroup_id would need no map, but raw_tp programs only get it
+ * from 6.0 on. */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, MAX_CGROUP_FILTERS); /* resized to the slots used before load */
+	__type(key, __u32);
+	__type(value, __u32);
+} cgroup_filter SEC(".maps");
+
 /* --count: two halves of MAX_SYSCALLS keys each (see count_epoch). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -136,6 +150,18 @@ static __always_inline struct counters *cpu_counters(void)
 	return bpf_map_lookup_elem(&counters, &zero);
 }
 
+/* True when the current task is in the subtree of one of the filter's cgroups. */
+static __always_inline bool in_filtered_cgroup(void)
+{
+	for (__u32 i = 0; i < MAX_CGROUP_FILTERS; i++) {
+		if (i >= filter_cgroups)
+			break;
+		if (bpf_current_task_under_cgroup(&cgroup_filter, i) == 1)
+			return true;
+	}
+	return false;
+}
+
 /*
  * The filters, as a subprogram both dispatchers call. Keeping it a real BPF-to-BPF call
  * is deliberate: it is what makes the tail-call dispatcher need "tail calls with
@@ -143,9 +169,15 @@ static __always_inline struct counters *cpu_counters(void)
  */
 static __noinline int wanted(void)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32;
+	__u64 id;
+	__u32 tgid;
 
+	/* --cgroup/--container without --pid: the cgroup test first, so that a rejection (most
+	 * tasks) costs one helper call, as a --pid rejection does. */
+	if (filter_cgroups && !filter_tgid && !in_filtered_cgroup())
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	tgid = id >> 32;
 	if (self_tgid && tgid == self_tgid)
 		return 0;
 	if (filter_tgid && tgid != filter_tgid)
@@ -163,6 +195,9 @@ static __noinline int wanted(void)
 				break;
 		}
 	}
+	/* With --pid: after it, which rejects first at less cost. */
+	if (filter_cgroups && filter_tgid && !in_filtered_cgroup())
+		return 0;
 	return 1;
 }
 
@@ -194,7 +229,7 @@ static __always_inline bool in_compat_syscall(void)
  * that refuses tail calls with subprograms refuses this dispatcher whatever the options. */
 static __always_inline int admitted(void)
 {
-	if (!filter_tgid && !filter_by_uid && !filter_by_comm)
+	if (!filter_tgid && !filter_by_uid && !filter_by_comm && !filter_cgroups)
 		return !self_tgid || (bpf_get_current_pid_tgid() >> 32) != self_tgid;
 	return wanted();
 }
@@ -268,6 +303,7 @@ static __always_inline void fill_header(struct record_header *h, long key, __u8 
 	h->flags = compat ? RECORD_COMPAT : 0;
 	h->ret = 0;
 	h->duration_ns = 0;
+	h->cgroup_id = bpf_get_current_cgroup_id();
 	if (results)
 		h->flags |= key >= 0 && key < MAX_SYSCALLS &&
 				    (key_traits[key & (MAX_SYSCALLS - 1)] & TRAIT_NO_RETURN) ?

@@ -25,6 +25,8 @@
 #define STRING_MAX_LEN 4096  /* bound of --string-size */
 #define SOCKADDR_MAX_LEN 128 /* sizeof(struct sockaddr_storage) */
 #define ARG_CAPTURES 2       /* user-memory reads per syscall at most (renameat2: two paths) */
+/* --cgroup and --container: cgroups in the filter at most (slots of cgroup_filter). */
+#define MAX_CGROUP_FILTERS 16
 /* A string capture reads one byte more than --string-size allows, to tell a string that
  * fits exactly from a longer one. */
 #define ARGS_DATA_LEN (ARG_CAPTURES * (sizeof(struct arg_capture) + STRING_MAX_LEN + 1))
@@ -102,6 +104,7 @@ struct record_header {
 	__u64 ktime_ns;    /* at entry */
 	__s64 ret;         /* with RECORD_RESULT */
 	__u64 duration_ns; /* with RECORD_RESULT or RECORD_UNFINISHED: since entry */
+	__u64 cgroup_id;   /* the task's cgroup v2 id (0 in HANDLER_RESULT records) */
 	__u32 pid; /* thread group id, what ps calls the pid */
 	__u32 tid;
 	__u32 ppid;

@@ -11,6 +11,7 @@ Examples:
   tailcall-logger --json | jq .                one JSON object per line
   tailcall-logger --json --duration 5 --output events.jsonl
   tailcall-logger --comm sleep --pid 4100      filter in the kernel
+  tailcall-logger --container 3f2a9b1c04de     one container's processes (cgroup v2)
   tailcall-logger --results --failed           only calls that returned an error
   tailcall-logger --count --interval 10        per-syscall counts and times, like strace -c
   tailcall-logger probe                        what this kernel supports, and the plan
@@ -105,6 +106,19 @@ pub struct RunArgs {
     /// Only processes with this user id
     #[arg(long)]
     pub uid: Option<u32>,
+
+    /// Only processes in this cgroup v2 or below it: a path relative to the cgroup2 mount
+    /// ("/system.slice/ssh.service") or under it (repeatable)
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Vec<String>,
+
+    /// Only processes of this container: at least 12 hex digits of its id (repeatable)
+    #[arg(long, value_name = "ID")]
+    pub container: Vec<String>,
+
+    /// No container or unit tag before the message in human lines
+    #[arg(long)]
+    pub no_container: bool,
 
     /// Stop after this many seconds
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
@@ -342,6 +356,23 @@ mod tests {
         assert_eq!(cli.run.kernel.dispatch, DispatchChoice::Inline);
         assert_eq!(cli.run.kernel.transport, TransportChoice::Perf);
         assert_eq!(cli.run.duration, Some(5));
+    }
+
+    #[test]
+    fn cgroup_and_container_filters_repeat() {
+        let cli = parse(&[
+            "--cgroup",
+            "/a",
+            "--cgroup",
+            "/b",
+            "--container",
+            "3f2a9b1c04de",
+            "--no-container",
+        ])
+        .unwrap();
+        assert_eq!(cli.run.cgroup, ["/a", "/b"]);
+        assert_eq!(cli.run.container, ["3f2a9b1c04de"]);
+        assert!(cli.run.no_container);
     }
 
     #[test]

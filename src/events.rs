@@ -269,6 +269,9 @@ pub struct Event<'a> {
     pub cpu: u16,
     pub kind: Kind,
     pub comm: &'a [u8],
+    /// The task's cgroup v2 id (the inode number of its directory under the cgroup2
+    /// mount); the root's id on a host where no task is in a v2 cgroup.
+    pub cgroup_id: u64,
     pub exec: Option<Exec<'a>>,
     /// An ia32 syscall on x86_64: `nr` is in the i386 table.
     pub compat: bool,
@@ -357,6 +360,7 @@ pub fn decode(data: &[u8]) -> Result<Event<'_>, DecodeError> {
         cpu: h.cpu,
         kind,
         comm,
+        cgroup_id: h.cgroup_id,
         exec,
         compat: flag(record_flags::RECORD_COMPAT),
         args,
@@ -456,6 +460,7 @@ pub mod fixture {
             nr: h.nr,
             cpu: h.cpu,
             kind: h.kind.raw(),
+            cgroup_id: h.cgroup_id,
             ret: h.outcome.ret_and_duration().0,
             duration_ns: h.outcome.ret_and_duration().1,
             flags: h.outcome.flags()
@@ -553,6 +558,7 @@ mod tests {
             cpu: 52,
             kind,
             comm: b"git",
+            cgroup_id: 0,
             exec: None,
             compat: false,
             args: None,
@@ -562,8 +568,10 @@ mod tests {
 
     #[test]
     fn layout_matches_the_c_header() {
-        // struct record_header is 64 bytes; an exec record carries a 4096-byte args area.
-        assert_eq!(size_of::<record_header>(), 64);
+        // struct record_header is 72 bytes (8-byte aligned, so the records that follow it
+        // stay aligned); an exec record carries a 4096-byte args area.
+        assert_eq!(size_of::<record_header>(), 72);
+        assert_eq!(size_of::<record_header>() % 8, 0);
         assert_eq!(
             size_of::<exec_record>() - offset_of!(exec_record, args),
             4096

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, PrintLevel};
 
+use crate::cgroups::CgroupTarget;
 use crate::exit::{Code, Failure};
 use crate::handlers::{HandlerTable, Kind};
 use crate::plan::{Btf, BtfSource, Dispatch, ExitHook, Transport};
@@ -27,6 +28,8 @@ pub struct Filters {
     pub comm: Option<String>,
     /// The logger's own thread group, so it does not log its own writes.
     pub exclude_tgid: Option<u32>,
+    /// --cgroup and --container: only tasks in the subtree of one of these cgroups.
+    pub cgroups: Vec<CgroupTarget>,
 }
 
 pub struct LoadConfig<'a> {
@@ -272,6 +275,7 @@ pub fn load<'obj>(
             *dst = src as i8;
         }
     }
+    rodata.filter_cgroups = f.cgroups.len() as u32;
     rodata.read_ppid = cfg.btf.vouches_for_task_struct();
     rodata.capture_argv = cfg.capture_argv;
     rodata.kernel_btf = cfg.btf.source == BtfSource::Sysfs;
@@ -358,7 +362,12 @@ pub fn load<'obj>(
             .context("sizing the count map")?;
     }
 
-    open.load().map_err(|e| {
+    open.maps
+        .cgroup_filter
+        .set_max_entries(f.cgroups.len().max(1) as u32)
+        .context("sizing the cgroup filter")?;
+
+    let skel = open.load().map_err(|e| {
         load_failure(
             &format!(
                 "loading the {} dispatcher with the {} transport",
@@ -367,7 +376,32 @@ pub fn load<'obj>(
             ),
             e,
         )
-    })
+    })?;
+    fill_cgroup_filter(&skel, &f.cgroups)?;
+    Ok(skel)
+}
+
+/// One slot per filter cgroup, holding its directory's fd (the kernel keeps a reference to
+/// the cgroup, so the fd is closed right after).
+fn fill_cgroup_filter(skel: &DispatchSkel, cgroups: &[CgroupTarget]) -> Result<()> {
+    for (slot, target) in cgroups.iter().enumerate() {
+        let dir = target.open()?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&dir);
+        skel.maps
+            .cgroup_filter
+            .update(
+                &(slot as u32).to_ne_bytes(),
+                &fd.to_ne_bytes(),
+                MapFlags::ANY,
+            )
+            .map_err(|e| {
+                load_failure(
+                    &format!("filling the cgroup filter with {}", target.path),
+                    e,
+                )
+            })?;
+    }
+    Ok(())
 }
 
 /// --results: the programs that see a call end (sys_exit), an exec succeed and a thread

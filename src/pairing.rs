@@ -193,6 +193,7 @@ mod tests {
                 cpu: 0,
                 kind: Kind::Exec,
                 comm: b"sh",
+                cgroup_id: 0,
                 exec: None,
                 compat: false,
                 args: None,

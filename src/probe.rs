@@ -7,6 +7,7 @@ use std::mem::MaybeUninit;
 use libbpf_rs::{MapType, ProgramType};
 use serde_json::json;
 
+use crate::cgroups::Layout;
 use crate::cli::KernelArgs;
 use crate::exit::{self, Code};
 use crate::handlers::{HandlerTable, Selection};
@@ -22,6 +23,15 @@ fn trial_load(cfg: &LoadConfig, dispatch: Dispatch) -> Result<(), String> {
     loader::load(&mut obj, cfg, dispatch)
         .map(drop)
         .map_err(|e| exit::one_line(&e))
+}
+
+/// The host's cgroup layout and what the cgroup options can do on it; an error object
+/// when /proc/self/mountinfo cannot be read.
+fn cgroups_report() -> serde_json::Value {
+    Layout::detect().map_or_else(
+        |e| json!({"error": exit::one_line(&e)}),
+        |layout| layout.to_json(),
+    )
 }
 
 /// `tailcall-logger probe`: returns the report and the exit code.
@@ -50,6 +60,8 @@ pub fn report(args: &KernelArgs) -> (serde_json::Value, i32) {
         "probe_read_kernel": helper(libbpf_sys::BPF_FUNC_probe_read_kernel),
         "get_current_task": helper(libbpf_sys::BPF_FUNC_get_current_task),
         "ktime_get_ns": helper(libbpf_sys::BPF_FUNC_ktime_get_ns),
+        "get_current_cgroup_id": helper(libbpf_sys::BPF_FUNC_get_current_cgroup_id),
+        "current_task_under_cgroup": helper(libbpf_sys::BPF_FUNC_current_task_under_cgroup),
     });
 
     let mut dispatchers = json!({});
@@ -138,6 +150,7 @@ pub fn report(args: &KernelArgs) -> (serde_json::Value, i32) {
             "lockdown": privs.lockdown,
         },
         "signatures": Signatures::load().report(),
+        "cgroups": cgroups_report(),
         "plan": plan,
         "fallbacks": fallbacks,
         "can_run": code == 0,
@@ -178,6 +191,20 @@ pub fn human(report: &serde_json::Value) -> String {
         "signatures (--args)",
         show(get("/signatures/source")),
     );
+    line(
+        &mut s,
+        "cgroups",
+        format!(
+            "{} (cgroup2 at {})",
+            show(get("/cgroups/layout")),
+            show(get("/cgroups/cgroup2_mount"))
+        ),
+    );
+    let filters = match get("/cgroups/filters/reason") {
+        serde_json::Value::String(why) => format!("no ({why})"),
+        _ => show(get("/cgroups/filters/cgroup")),
+    };
+    line(&mut s, "--cgroup/--container", filters);
     for f in [
         "ringbuf",
         "perf_buffer",

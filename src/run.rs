@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::mem::MaybeUninit;
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -13,12 +14,14 @@ use libbpf_rs::OpenObject;
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use serde_json::json;
 
+use crate::cgroups::{self, CgroupTarget, Layout, PidResolver, Resolver};
 use crate::cli::RunArgs;
 use crate::count::{self, Counter};
 use crate::events::Outcome;
 use crate::exit::{Code, Failure};
 use crate::handlers::{HandlerTable, Selection};
 use crate::loader::{self, Attached, Filters, LoadConfig, Results};
+use crate::output::cgroup::{CgroupNames, Source};
 use crate::output::clock::Clock;
 use crate::output::{ArgvPolicy, Format, Formatting, Sink};
 use crate::pairing::{self, Pairing, PendingAtExit};
@@ -49,7 +52,14 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let delivery = Rc::new(RefCell::new(delivery));
     let reader = open_reader(&attached.skel, plan.transport, args.perf_pages, &delivery)?;
     // Say what was chosen: on stderr in human mode, and as the start record.
-    announce(args, setup.arch, &plan, started, &mut delivery.borrow_mut());
+    announce(
+        args,
+        setup.arch,
+        &plan,
+        &setup.layout,
+        started,
+        &mut delivery.borrow_mut(),
+    );
     // Read until a signal, --duration, a gone reader of our output, or an error.
     let mut losses = LossReporter::default();
     let mut counting = setup.counting;
@@ -112,6 +122,10 @@ struct Setup {
     pairing: Option<Pairing>,
     /// --count: the tables.
     counting: Option<Counting>,
+    /// The host's cgroup mounts.
+    layout: Layout,
+    /// --cgroup and --container: the cgroups the kernel keeps.
+    cgroup_filter: Vec<CgroupTarget>,
 }
 
 impl Setup {
@@ -120,6 +134,8 @@ impl Setup {
         let arch = Arch::host();
         let table = HandlerTable::build(arch, &selection(args))?;
         let argv_policy = ArgvPolicy::new(&args.redact)?;
+        let layout = Layout::detect()?;
+        let cgroup_filter = cgroups::filter_targets(&layout, &args.cgroup, &args.container)?;
         Privileges::read().check()?;
         let btf = plan::choose_btf(args.kernel.btf.as_deref())?;
         let (transport, transport_note) = plan::choose_transport(args.kernel.transport)?;
@@ -132,7 +148,8 @@ impl Setup {
         let signatures = args.args.then(Signatures::load);
         let arg_captures = signatures.as_ref().map(|s| loader::arg_captures(&table, s));
         let formatting =
-            Formatting::new(format, arch, Clock::new(), argv_policy, signatures.as_ref());
+            Formatting::new(format, arch, Clock::new(), argv_policy, signatures.as_ref())
+                .with_cgroups(cgroup_names(&layout, args));
         let sink = Sink::open(args.output.clone(), formatting)?;
         install_signal_handlers()?;
         let wants_results = args.results || args.failed || args.min_duration.is_some();
@@ -156,8 +173,33 @@ impl Setup {
             results,
             pairing,
             counting,
+            layout,
+            cgroup_filter,
         })
     }
+}
+
+/// Records' cgroups named: by id against the cgroup2 mount, else (a v1-only host) by
+/// process in the v1 name=systemd hierarchy; not with --count (no records). A tree that
+/// cannot be walked costs the names, not the session.
+fn cgroup_names(layout: &Layout, args: &RunArgs) -> CgroupNames {
+    let source = match (&layout.cgroup2_mount, layout.v1_systemd(), args.count) {
+        (_, _, true) => Ok(None),
+        (Some(mount), _, false) => {
+            Resolver::start(mount, Default::default()).map(|r| Some(Source::Ids(r)))
+        }
+        (None, Some(_), false) => PidResolver::start(Path::new("/proc"), Default::default())
+            .map(|r| Some(Source::Processes(r))),
+        (None, None, false) => Ok(None),
+    };
+    let source = source.unwrap_or_else(|e| {
+        eprintln!(
+            "tailcall-logger: cgroup paths unavailable: {}",
+            crate::exit::one_line(&e)
+        );
+        None
+    });
+    CgroupNames::new(source, !args.no_container)
 }
 
 fn selection(args: &RunArgs) -> Selection<'_> {
@@ -203,6 +245,7 @@ fn load_and_attach<'s>(
             uid: args.uid,
             comm: args.comm.clone(),
             exclude_tgid: (!args.include_self).then(std::process::id),
+            cgroups: setup.cgroup_filter.clone(),
         },
         ringbuf_bytes: args.ringbuf_bytes,
         wakeup_every: args.ringbuf_wake_every,
@@ -246,7 +289,14 @@ fn open_reader<'a>(
 }
 
 /// The start line on stderr (human mode) and the start record.
-fn announce(args: &RunArgs, arch: Arch, plan: &Plan, started: Instant, d: &mut Delivery) {
+fn announce(
+    args: &RunArgs,
+    arch: Arch,
+    plan: &Plan,
+    layout: &Layout,
+    started: Instant,
+    d: &mut Delivery,
+) {
     let startup_ms = started.elapsed().as_secs_f64() * 1000.0;
     let kernel = plan::kernel_release();
     if d.sink.format == Format::Human {
@@ -271,6 +321,13 @@ fn announce(args: &RunArgs, arch: Arch, plan: &Plan, started: Instant, d: &mut D
         "filters": {
             "pid": args.pid, "uid": args.uid, "comm": args.comm, "skip_others": args.skip_others,
             "failed": args.failed, "min_duration_ns": args.min_duration,
+            "cgroup": args.cgroup, "container": args.container,
+        },
+        "cgroups": {
+            "layout": layout.kind.name(),
+            "cgroup2_mount": layout.cgroup2_mount.as_ref().map(|p| p.to_string_lossy()),
+            "paths_from": layout.paths_from(),
+            "paths_mount": layout.paths_mount().map(|p| p.to_string_lossy()),
         },
         "args": args.args,
         "results": args.results || args.failed || args.min_duration.is_some(),

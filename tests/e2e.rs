@@ -155,7 +155,7 @@ fn json_lines_parse_strictly_and_with_jq() {
     for line in text.lines() {
         let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         types.insert(v["type"].as_str().unwrap().to_string());
-        assert_eq!(v["v"], 2);
+        assert_eq!(v["v"], 3);
     }
     assert!(
         types.contains("start") && types.contains("summary"),
@@ -273,7 +273,7 @@ fn probe_reports_features_and_plan() {
     require_bpf!();
     let (v, code) = probe_json(&[], &[]);
     assert_eq!(code, 0, "{v}");
-    assert_eq!(v["v"], 2);
+    assert_eq!(v["v"], 3);
     assert_eq!(v["type"], "probe");
     assert_eq!(v["can_run"], true);
     assert!(v["kernel"]["release"].is_string());

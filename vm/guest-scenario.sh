@@ -95,6 +95,35 @@ cell perf --expect transport=perf -- --transport perf
   echo "VM-WARN no tracefs syscall formats: --args runs on the embedded signatures"
 cell args -- --args
 
+# Cgroups, with cgroup2 alone: the child runs in a cgroup made here (DIR/leaf); its records
+# carry that cgroup's id and path, and --cgroup DIR keeps only the subtree, in the kernel
+# (the summary's `seen` counts the child's records and nothing else).
+if mount -t cgroup2 none /sys/fs/cgroup; then
+  cell cgroup --in-cgroup /sys/fs/cgroup/tcl --only-child -- --cgroup /tcl
+  umount /sys/fs/cgroup || echo "VM-WARN cannot unmount cgroup2"
+else
+  echo "CELL cgroup FAIL cannot mount cgroup2 on /sys/fs/cgroup"
+fi
+
+# A v1-only host: a v1 hierarchy (name=systemd, no controller) and no cgroup2 mount. The
+# logger still logs (cgroup_id in every record; the names are null), and --cgroup is a
+# usage error in one line (exit 2). The last CELL line of a label is its verdict.
+echo "VM-CELL-START cgroup-v1"
+if mount -t tmpfs none /sys/fs/cgroup && mkdir /sys/fs/cgroup/systemd &&
+  mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd; then
+  timeout "$T" "$L" --json --cgroup /tcl >/dev/null 2>"$out"
+  v1rc=$? # cell sets rc and msg
+  v1msg=$(head -n 1 "$out")
+  cell cgroup-v1 --
+  case "$v1rc:$v1msg" in
+    "2:tailcall-logger: --cgroup needs the cgroup v2 hierarchy"*) echo "VM-NOTE cgroup-v1: $v1msg" ;;
+    *) echo "CELL cgroup-v1 FAIL --cgroup on a v1-only host: exit $v1rc: $v1msg" ;;
+  esac
+  umount /sys/fs/cgroup/systemd && umount /sys/fs/cgroup || echo "VM-WARN cannot unmount the v1 hierarchy"
+else
+  echo "CELL cgroup-v1 FAIL cannot mount a v1 name=systemd hierarchy"
+fi
+
 # No kernel BTF: an empty tmpfs over /sys/kernel/btf; the embedded minimal BTF takes over.
 if mount -t tmpfs none /sys/kernel/btf; then
   cell embedded-btf --expect btf=embedded --

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use super::layout::Layout;
 use super::path::{identify, Runtime};
 use super::tree;
 use crate::exit::{Code, Failure};
@@ -17,6 +18,8 @@ use crate::exit::{Code, Failure};
 /// prefixes would match containers by accident.
 pub const MIN_CONTAINER_PREFIX: usize = 12;
 const CONTAINER_ID_LEN: usize = 64;
+/// The most cgroups the kernel filter holds (MAX_CGROUP_FILTERS in bpf/dispatch.h).
+pub const MAX_CGROUP_FILTERS: usize = 16;
 
 /// One cgroup directory a filter selects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,6 +215,38 @@ pub fn container_target(mount: &Path, arg: &str) -> Result<ContainerTarget> {
     })
 }
 
+/// Every `--cgroup` and `--container` of the command line as the cgroups the kernel filter
+/// holds; empty when neither was given. A usage error when the host has no cgroup2 mount,
+/// or when they add up to more cgroups than the filter holds.
+pub fn filter_targets(
+    layout: &Layout,
+    cgroups: &[String],
+    containers: &[String],
+) -> Result<Vec<CgroupTarget>> {
+    let option = match (cgroups.is_empty(), containers.is_empty()) {
+        (true, true) => return Ok(Vec::new()),
+        (false, _) => "--cgroup",
+        (true, false) => "--container",
+    };
+    let mount = layout.require_cgroup2(option)?;
+    let mut targets = cgroups
+        .iter()
+        .map(|arg| cgroup_target(mount, arg))
+        .collect::<Result<Vec<_>>>()?;
+    for arg in containers {
+        targets.extend(container_target(mount, arg)?.cgroups);
+    }
+    targets.sort_by(|a, b| a.path.cmp(&b.path));
+    targets.dedup_by(|a, b| a.id == b.id);
+    if targets.len() > MAX_CGROUP_FILTERS {
+        return Err(usage(format!(
+            "--cgroup/--container: {} cgroups to filter on, the kernel filter holds {MAX_CGROUP_FILTERS}",
+            targets.len()
+        )));
+    }
+    Ok(targets)
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::MetadataExt;
@@ -280,6 +315,48 @@ mod tests {
         assert_eq!(
             usage_line(cgroup_target(&mount, "/system.slice/cgroup.procs")),
             "--cgroup /system.slice/cgroup.procs: not a cgroup directory"
+        );
+        fs::remove_dir_all(&mount).unwrap();
+    }
+
+    #[test]
+    fn command_line_targets() {
+        let mount = tree();
+        let layout = Layout {
+            kind: super::super::LayoutKind::V2,
+            cgroup2_mount: Some(mount.clone()),
+            v1: Vec::new(),
+        };
+        assert!(filter_targets(&layout, &[], &[]).unwrap().is_empty());
+        let got = filter_targets(
+            &layout,
+            &["/system.slice".to_string(), "/system.slice/".to_string()],
+            &[B[..12].to_uppercase() + "2"],
+        )
+        .unwrap();
+        let paths: Vec<&str> = got.iter().map(|t| t.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                format!("/libpod_parent/libpod-{B}").as_str(),
+                "/system.slice"
+            ]
+        );
+        let many: Vec<String> = (0..=MAX_CGROUP_FILTERS)
+            .map(|n| {
+                fs::create_dir(mount.join(format!("c{n}"))).unwrap();
+                format!("/c{n}")
+            })
+            .collect();
+        assert!(usage_line(filter_targets(&layout, &many, &[])).contains("holds 16"));
+        let v1 = Layout {
+            kind: super::super::LayoutKind::V1,
+            cgroup2_mount: None,
+            v1: Vec::new(),
+        };
+        assert_eq!(
+            usage_line(filter_targets(&v1, &[], &["0123456789ab".to_string()])),
+            "--container needs the cgroup v2 hierarchy, and this host (v1 layout) has no cgroup2 mount"
         );
         fs::remove_dir_all(&mount).unwrap();
     }

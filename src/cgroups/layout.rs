@@ -252,6 +252,13 @@ impl Layout {
         }
     }
 
+    /// The mount record paths are relative to (see [`Layout::paths_from`]).
+    pub fn paths_mount(&self) -> Option<&Path> {
+        self.cgroup2_mount
+            .as_deref()
+            .or_else(|| self.v1_systemd().map(|h| h.mount_point.as_path()))
+    }
+
     /// The summary `probe --json` shows: the layout, the cgroup2 mount, the v1 hierarchies,
     /// and whether --cgroup/--container can run here (with the reason when not).
     pub fn to_json(&self) -> serde_json::Value {
@@ -394,6 +401,10 @@ mod tests {
         );
         assert_eq!(layout.v1_systemd().map(|h| h.controllers.len()), Some(0));
         assert_eq!(layout.paths_from(), Some("v1 name=systemd"));
+        assert_eq!(
+            layout.paths_mount(),
+            Some(Path::new("/sys/fs/cgroup/systemd"))
+        );
         let err = layout.require_cgroup2("--container").unwrap_err();
         assert_eq!(crate::exit::code_of(&err), Code::Usage as i32);
         assert_eq!(

@@ -11,6 +11,7 @@
 //! - [`tree`]: ids of directories, and the walk of a tree.
 //! - [`resolver`]: id -> [`Resolved`] with a cache and a background thread; never blocks.
 //! - [`filter`]: `--cgroup` and `--container` to [`CgroupTarget`]s for the kernel filter.
+//! - [`v1`]: a v1-only host's paths, by process (/proc/PID/cgroup), the same way.
 //!
 //! Everything takes the mount as a parameter, so tests stand a temporary directory tree in
 //! for it.
@@ -20,11 +21,16 @@ pub mod layout;
 pub mod path;
 pub mod resolver;
 pub mod tree;
+pub mod v1;
 
-pub use filter::{cgroup_target, container_target, CgroupTarget, ContainerTarget};
+pub use filter::{
+    cgroup_target, container_target, filter_targets, CgroupTarget, ContainerTarget,
+    MAX_CGROUP_FILTERS,
+};
 pub use layout::{Layout, LayoutKind, Membership};
 pub use path::{identify, Identity, Runtime};
 pub use resolver::{Lookup, Resolved, Resolver, ResolverOptions};
+pub use v1::{PidResolver, PidResolverOptions};
 
 #[cfg(test)]
 mod host_tests;

@@ -549,6 +549,7 @@ mod tests {
             cpu: 0,
             kind: Kind::Other,
             comm: b"t",
+            cgroup_id: 0,
             exec: None,
             compat,
             args: Some(Args::new(raw)),

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use super::call::CallArgs;
+use super::cgroup::CgroupNames;
 use super::digits;
 use super::outcome;
 use super::text::{escape_into, push_arg};
@@ -12,7 +13,8 @@ use crate::handlers::{self, Kind};
 use crate::syscalls::Arch;
 
 /// `args` is the exec record's argv after the argv policy (redaction) was applied; `call`
-/// the syscall's arguments with --args, shown strace-style after the wording.
+/// the syscall's arguments with --args, shown strace-style after the wording; `cgroups`
+/// gives the container or unit tag before the wording.
 pub fn event(
     out: &mut Vec<u8>,
     ev: &Event,
@@ -20,6 +22,7 @@ pub fn event(
     args: &[Cow<[u8]>],
     call: Option<&CallArgs>,
     arch: Arch,
+    cgroups: &CgroupNames,
 ) {
     // Right-aligned in 16 columns like the trace pipe; escaped in place, then padded.
     let start = out.len();
@@ -35,6 +38,7 @@ pub fn event(
     out.push(b'.');
     digits::padded(out, ev.ktime_ns % 1_000_000_000 / 1000, 6);
     out.extend_from_slice(b": ");
+    cgroups.human_tag(out, ev.cgroup_id, ev.pid);
     let message = handlers::message(ev.kind, syscall);
     out.extend_from_slice(message.text.as_bytes());
     if let Some(call) = call {
@@ -95,6 +99,7 @@ mod tests {
             cpu: 52,
             kind,
             comm,
+            cgroup_id: 0,
             exec: None,
             compat: false,
             args: None,
@@ -110,7 +115,15 @@ mod tests {
             .as_ref()
             .map_or(Vec::new(), |e| e.args().map(Cow::Borrowed).collect());
         let mut out = Vec::new();
-        event(&mut out, &ev, syscall, &args, None, Arch::X86_64);
+        event(
+            &mut out,
+            &ev,
+            syscall,
+            &args,
+            None,
+            Arch::X86_64,
+            &CgroupNames::default(),
+        );
         String::from_utf8(out).unwrap()
     }
 

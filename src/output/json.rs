@@ -1,6 +1,6 @@
 //! JSON lines, written by hand into a reused buffer: no Value tree, no allocation per event.
 //!
-//! Schema v1 (README "JSON schema"): every line is one object with "v" and "type".
+//! Schema v3 (README "JSON schema"): every line is one object with "v" and "type".
 //! Strings: valid UTF-8 is written as a JSON string (controls, DEL, C1 and bidi code points
 //! as \uXXXX escapes). Bytes that are not valid UTF-8 are written with U+FFFD in the string
 //! and the exact bytes in a sibling field NAME_b64 (standard base64), so nothing is lost.
@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use std::io::Write;
 
 use super::call::CallArgs;
+use super::cgroup::CgroupNames;
 use super::digits;
 use super::outcome;
 use super::put::put;
@@ -17,7 +18,7 @@ use crate::handlers::{self, Kind};
 use crate::output::clock::Clock;
 use crate::syscalls::Arch;
 
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 fn needs_unicode_escape(c: char) -> bool {
     matches!(c, '\0'..='\x1f' | '\x7f'..='\u{9f}' | '\u{061C}' | '\u{200B}'..='\u{200F}'
@@ -130,7 +131,8 @@ fn field_bytes(out: &mut Vec<u8>, key: &str, bytes: &[u8]) {
 }
 
 /// `args` is the exec record's argv after the argv policy (redaction) was applied; `call`
-/// the syscall's arguments with --args.
+/// the syscall's arguments with --args; `cgroups` names the record's cgroup.
+#[allow(clippy::too_many_arguments)]
 pub fn event(
     out: &mut Vec<u8>,
     ev: &Event,
@@ -139,6 +141,7 @@ pub fn event(
     clock: &Clock,
     call: Option<&CallArgs>,
     arch: Arch,
+    cgroups: &CgroupNames,
 ) {
     out.extend_from_slice(b"{\"v\":");
     digits::uint(out, SCHEMA_VERSION);
@@ -160,6 +163,7 @@ pub fn event(
     out.extend_from_slice(b",\"uid\":");
     digits::uint(out, ev.uid);
     field_bytes(out, "comm", ev.comm);
+    cgroups.json(out, ev.cgroup_id, ev.pid);
     out.extend_from_slice(b",\"nr\":");
     digits::uint(out, ev.nr);
     out.extend_from_slice(b",\"syscall\":");
@@ -290,6 +294,7 @@ mod tests {
                 cpu: 1,
                 kind: Kind::Exec,
                 comm: b"sh",
+                cgroup_id: 0,
                 exec: None,
                 compat: false,
                 args: None,
@@ -317,10 +322,11 @@ mod tests {
             &Clock::with_offset(0),
             None,
             Arch::X86_64,
+            &CgroupNames::default(),
         );
         assert_eq!(out.last(), Some(&b'\n'));
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v["v"], 2);
+        assert_eq!(v["v"], 3);
         assert_eq!(v["type"], "syscall");
         assert_eq!(v["ts"], "1970-01-01T00:00:05.000000123Z");
         assert_eq!(v["ppid"], serde_json::Value::Null);
@@ -347,6 +353,7 @@ mod tests {
                 cpu: 0,
                 kind: Kind::Exec,
                 comm: b"sh",
+                cgroup_id: 0,
                 exec: None,
                 compat: false,
                 args: None,
@@ -368,6 +375,7 @@ mod tests {
             &Clock::with_offset(0),
             None,
             Arch::X86_64,
+            &CgroupNames::default(),
         );
         let text = String::from_utf8(out).unwrap();
         assert!(

@@ -3,6 +3,7 @@
 //! writes and notices a reader that went away.
 
 pub mod call;
+pub mod cgroup;
 pub mod clock;
 pub mod digits;
 pub mod human;
@@ -22,6 +23,7 @@ use anyhow::{Context, Result};
 
 use self::call::CallArgs;
 use self::call::Plans;
+use self::cgroup::CgroupNames;
 use self::clock::Clock;
 use crate::signatures::Signatures;
 
@@ -81,6 +83,8 @@ pub struct Formatting {
     pub argv: ArgvPolicy,
     /// With --args: how each syscall's arguments are shown, from the kernel's signatures.
     plans: Option<Plans>,
+    /// The cgroup fields and tags; without a resolver (the default) the names are null.
+    cgroups: CgroupNames,
 }
 
 impl Formatting {
@@ -98,7 +102,13 @@ impl Formatting {
             clock,
             argv,
             plans: signatures.map(|s| Plans::new(s, arch)),
+            cgroups: CgroupNames::default(),
         }
+    }
+
+    /// The same, with records' cgroup ids resolved (and tagged in human lines) by `cgroups`.
+    pub fn with_cgroups(self, cgroups: CgroupNames) -> Formatting {
+        Formatting { cgroups, ..self }
     }
 
     /// One record, as a line appended to `out`.
@@ -123,8 +133,19 @@ impl Formatting {
             _ => None,
         };
         match self.format {
-            Format::Human => human::event(out, ev, &name, &args, call.as_ref(), arch),
-            Format::Json => json::event(out, ev, &name, &args, &self.clock, call.as_ref(), arch),
+            Format::Human => {
+                human::event(out, ev, &name, &args, call.as_ref(), arch, &self.cgroups)
+            }
+            Format::Json => json::event(
+                out,
+                ev,
+                &name,
+                &args,
+                &self.clock,
+                call.as_ref(),
+                arch,
+                &self.cgroups,
+            ),
         }
     }
 }

@@ -35,7 +35,7 @@ fn check_lines(h: &[u8], j: &[u8]) {
     // JSON: one line that a strict parser accepts.
     assert_eq!(j.iter().filter(|&&b| b == b'\n').count(), 1);
     let v: serde_json::Value = serde_json::from_slice(j).expect("valid JSON");
-    assert_eq!(v["v"], 2);
+    assert_eq!(v["v"], 3);
 }
 
 proptest! {
@@ -71,7 +71,7 @@ proptest! {
     ) {
         let h = Event {
             ktime_ns: 1, pid: 2, tid: 3, ppid: Some(4), uid: 5, nr, cpu: 6,
-            kind: Kind::Other, comm: b"p", exec: None, compat,
+            kind: Kind::Other, comm: b"p", cgroup_id: 7, exec: None, compat,
             args: Some(crate::events::Args::new(raw)),
             outcome,
         };
@@ -102,7 +102,7 @@ proptest! {
     ) {
         let h = Event {
             ktime_ns: 1, pid: 2, tid: 3, ppid: Some(4), uid: 5, nr: 59, cpu: 6,
-                kind: Kind::Exec, comm: &comm, exec: None, compat: false, args: None, outcome: Default::default(),
+                kind: Kind::Exec, comm: &comm, cgroup_id: 8, exec: None, compat: false, args: None, outcome: Default::default(),
         };
         let arg_refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
         let bytes = fixture::exec(&h, &filename, 0, &arg_refs, 0);

@@ -13,10 +13,12 @@
 //! - [`storm`]: a pinned storm of logged syscalls under a logger (throughput tests).
 //! - [`results`]: `--results`: actors whose calls have known outcomes.
 //! - [`containers`]: a real podman container from a locally built busybox image.
+//! - [`cgroups`]: a real cgroup v2 made by the test, and the checks of records made in it.
 
 pub mod actors;
 pub mod args;
 pub mod bins;
+pub mod cgroups;
 pub mod checks;
 pub mod containers;
 pub mod fixtures;

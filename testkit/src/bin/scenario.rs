@@ -12,6 +12,10 @@
 //! filters). With --skip-others among the logger's arguments, the child's "other" syscall
 //! must not appear. --dump FILE writes the child's records without the fields that differ
 //! from run to run (times, cpu, ids), to compare dispatchers and transports.
+//! --in-cgroup DIR creates the cgroup2 directory DIR and DIR/leaf, moves the child into
+//! DIR/leaf before it acts, checks that its records carry that cgroup's id and path, and
+//! with --only-child that the kernel counted nothing but the child's records (`seen`), as a
+//! `--cgroup DIR` filter must; DIR is removed afterwards.
 //!
 //!   tailcall-logger-scenario --act
 //!
@@ -39,7 +43,7 @@ use nix::sys::signal::Signal;
 use serde_json::Value;
 use tailcall_logger_testkit::fixtures::{CHILD_COMM, EXEC_ARGV, EXEC_MARK};
 use tailcall_logger_testkit::Logger;
-use tailcall_logger_testkit::{actors, args, results};
+use tailcall_logger_testkit::{actors, args, cgroups, results};
 
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 const CHILD_TIMEOUT: Duration = Duration::from_secs(30);
@@ -51,6 +55,7 @@ struct Options {
     expect: Vec<(String, String)>,
     only_child: bool,
     dump: Option<String>,
+    in_cgroup: Option<String>,
     logger_args: Vec<String>,
 }
 
@@ -62,6 +67,7 @@ fn parse_args() -> Result<Options, String> {
         expect: Vec::new(),
         only_child: false,
         dump: None,
+        in_cgroup: None,
         logger_args: Vec::new(),
     };
     while let Some(a) = args.next() {
@@ -75,6 +81,7 @@ fn parse_args() -> Result<Options, String> {
             }
             "--only-child" => o.only_child = true,
             "--dump" => o.dump = Some(args.next().ok_or("--dump needs a path")?),
+            "--in-cgroup" => o.in_cgroup = Some(args.next().ok_or("--in-cgroup needs a path")?),
             "--" => {
                 o.logger_args = args.by_ref().collect();
             }
@@ -92,6 +99,18 @@ fn is_start(line: &str) -> bool {
 }
 
 fn run(o: &Options) -> Result<String, String> {
+    let cgroup = match &o.in_cgroup {
+        Some(dir) => Some(cgroups::TestCgroup::create(dir)?),
+        None => None,
+    };
+    let result = run_in(o, cgroup.as_ref());
+    if let Some(cgroup) = cgroup {
+        cgroup.remove();
+    }
+    result
+}
+
+fn run_in(o: &Options, cgroup: Option<&cgroups::TestCgroup>) -> Result<String, String> {
     let (exe_str, exe_c, argv_c) = actors::exec_target()?;
 
     let mut args = vec!["--json"];
@@ -120,6 +139,9 @@ fn run(o: &Options) -> Result<String, String> {
     }
     if pid < 0 {
         return Err("fork failed".into());
+    }
+    if let Some(cgroup) = cgroup {
+        cgroup.enter(pid as u32)?;
     }
     unsafe {
         libc::close(fds[0]);
@@ -154,7 +176,11 @@ fn run(o: &Options) -> Result<String, String> {
             stderr_text.trim().replace('\n', " | ")
         ));
     }
-    check(o, &start, &lines, pid as u32, &exe_str)
+    let detail = check(o, &start, &lines, pid as u32, &exe_str)?;
+    match cgroup {
+        Some(cgroup) => cgroup.check(o.only_child, &start, &lines, pid as u32, detail),
+        None => Ok(detail),
+    }
 }
 
 fn field<'a>(v: &'a Value, k: &str) -> Result<&'a Value, String> {
@@ -181,14 +207,25 @@ fn check(
     let mut summary = None;
     for l in lines {
         let v: Value = serde_json::from_str(l).map_err(|e| format!("bad JSON line {l:?}: {e}"))?;
-        if v["v"] != 2 {
+        if v["v"] != 3 {
             return Err(format!("schema version missing: {l}"));
         }
         match v["type"].as_str() {
             Some("syscall") => {
                 for k in [
-                    "ts", "ktime_ns", "cpu", "pid", "tid", "ppid", "uid", "comm", "nr", "syscall",
-                    "handler", "message",
+                    "ts",
+                    "ktime_ns",
+                    "cpu",
+                    "pid",
+                    "tid",
+                    "ppid",
+                    "uid",
+                    "comm",
+                    "cgroup_id",
+                    "nr",
+                    "syscall",
+                    "handler",
+                    "message",
                 ] {
                     field(&v, k)?;
                 }
@@ -276,7 +313,16 @@ fn check(
         let mut out = String::new();
         for r in got {
             let mut r = (*r).clone();
-            for k in ["ts", "ktime_ns", "cpu", "pid", "tid", "ppid"] {
+            for k in [
+                "ts",
+                "ktime_ns",
+                "cpu",
+                "pid",
+                "tid",
+                "ppid",
+                "cgroup_id",
+                "cgroup",
+            ] {
                 r.as_object_mut().map(|m| m.remove(k));
             }
             out.push_str(&r.to_string());
