@@ -111,6 +111,10 @@ pub struct Privileges {
     /// Inside a user namespace other than the initial one: capabilities there do not count
     /// for BPF.
     pub user_namespace: bool,
+    /// Inside a pid namespace other than the host's (a container without hostPID or
+    /// --pid=host): the kernel side reports host pids and the logger would not recognise
+    /// its own, so it would log its own writes, and those writes, without end.
+    pub pid_namespace: bool,
     /// /proc/sys/kernel/unprivileged_bpf_disabled
     pub unprivileged_bpf_disabled: Option<u32>,
     /// The active mode of /sys/kernel/security/lockdown (none, integrity, confidentiality).
@@ -131,6 +135,12 @@ pub fn parse_lockdown(s: &str) -> Option<String> {
     let start = s.find('[')? + 1;
     let end = s[start..].find(']')? + start;
     Some(s[start..end].to_string())
+}
+
+/// The host's pid namespace: the kernel's fixed inode number for it (PROC_PID_INIT_INO),
+/// as readlink(/proc/self/ns/pid) shows it.
+pub fn parse_in_pid_namespace(link: &str) -> bool {
+    link.trim() != "pid:[4026531836]"
 }
 
 /// The initial user namespace maps all 2^32 ids onto themselves.
@@ -154,6 +164,9 @@ impl Privileges {
             cap_sys_resource: has(CAP_SYS_RESOURCE),
             user_namespace: fs::read_to_string("/proc/self/uid_map")
                 .map(|m| parse_in_user_namespace(&m))
+                .unwrap_or(false),
+            pid_namespace: fs::read_link("/proc/self/ns/pid")
+                .map(|l| parse_in_pid_namespace(&l.to_string_lossy()))
                 .unwrap_or(false),
             unprivileged_bpf_disabled: fs::read_to_string(
                 "/proc/sys/kernel/unprivileged_bpf_disabled",
@@ -189,6 +202,14 @@ impl Privileges {
                 Code::Privilege,
                 "running inside a user namespace: BPF needs CAP_BPF and CAP_PERFMON (or root) \
                  in the initial user namespace",
+            ));
+        }
+        if self.pid_namespace {
+            return Err(Failure::err(
+                Code::Privilege,
+                "running in a pid namespace other than the host's: records carry host pids and \
+                 the logger could not leave its own out; run it in the host's (Kubernetes \
+                 hostPID: true, podman/docker --pid=host)",
             ));
         }
         let missing = self.missing();
@@ -246,6 +267,8 @@ mod tests {
         assert!(parse_in_user_namespace(
             "         0       1000          1\n"
         ));
+        assert!(!parse_in_pid_namespace("pid:[4026531836]"));
+        assert!(parse_in_pid_namespace("pid:[4026532718]"));
     }
 
     #[test]
@@ -286,6 +309,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("user namespace"));
+        let pidns = Privileges {
+            cap_sys_admin: true,
+            pid_namespace: true,
+            ..Default::default()
+        };
+        let err = pidns.check().unwrap_err();
+        assert_eq!(crate::exit::code_of(&err), 3);
+        assert!(err.to_string().contains("hostPID: true"));
         let locked = Privileges {
             cap_sys_admin: true,
             lockdown: Some("confidentiality".into()),
