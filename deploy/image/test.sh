@@ -4,6 +4,7 @@
 # deploy/kubernetes/ (not --privileged), host PID namespace, /sys/kernel/btf, /sys/fs/cgroup
 # and tracefs mounted read-only, read-only root, no network. Checks:
 #   - the labels and the size (5 MiB at most, unpacked);
+#   - the readinessProbe command (`tailcall-logger probe`) exits 0 in the container;
 #   - an exec made on the host is logged with the host's pid and the exact filename, and the
 #     summary on SIGTERM has nothing lost;
 #   - under podman's default seccomp profile (bpf() answers EPERM) the logger and `probe`
@@ -112,6 +113,14 @@ if wait_for 10 matched; then
   fi
 else
   fail "no record of the host exec of $scratch/tl-image-mark (pid $mark)"
+fi
+# The DaemonSet's readinessProbe command, in the running container (same profile, caps).
+rc=0
+podman exec "$name" /usr/bin/tailcall-logger probe >"$scratch/ready" 2>&1 || rc=$?
+if [ "$rc" = 0 ]; then
+  pass "readiness command (tailcall-logger probe) exits 0 in the running container"
+else
+  fail "readiness command exit $rc: $(tail -n 2 "$scratch/ready")"
 fi
 mem=$(podman stats --no-stream --format '{{.MemUsage}}' "$name" 2>/dev/null | head -n 1 || true)
 [ -n "$mem" ] && note "container memory (cgroup, maps included on 5.11+): $mem"
