@@ -14,7 +14,7 @@
 # As root; each test installs its Debian packages (and kubernetes-validate from PyPI) if
 # missing, and fails instead of skipping under TAILCALL_LOGGER_REQUIRE_BPF=1.
 # Uses ARCH, BIN and `build` from the main Makefile.
-KUBE_VERSION ?= 1.34.0
+KUBE_VERSION ?= 1.37.0
 
 .PHONY: image image-test kube-test rsyslog-test pipelines-test
 TEST_EXTRA += image-test kube-test rsyslog-test pipelines-test

@@ -30,7 +30,7 @@ name=tailcall-logger-imagetest-$$
 tracefs=
 cleanup() {
   podman rm -f -t 0 "$name" >/dev/null 2>&1 || true
-  [ -n "$tracefs" ] && umount "$tracefs" 2>/dev/null
+  [ -n "$tracefs" ] && umount "$tracefs" 2>/dev/null || true
   [ "${KEEP:-0}" = 1 ] && echo "kept $scratch" || rm -rf "$scratch"
 }
 trap cleanup EXIT

@@ -43,7 +43,7 @@ py=$venv/bin/python
 scratch=$(mktemp -d /tmp/tailcall-logger-kubetest.XXXXXX)
 cleanup() {
   for p in "$scratch"/pod*.yaml; do
-    [ -f "$p" ] && podman kube down "$p" >/dev/null 2>&1
+    [ -f "$p" ] && podman kube down "$p" >/dev/null 2>&1 || true
   done
   [ "${KEEP:-0}" = 1 ] && echo "kept $scratch" || rm -rf "$scratch"
 }

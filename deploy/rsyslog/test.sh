@@ -32,13 +32,13 @@ edge_ns=tl-edge-$tag central_ns=tl-central-$tag
 net=10.213.$((tag % 250))
 logger_pid=
 cleanup() {
-  [ -n "$logger_pid" ] && kill "$logger_pid" 2>/dev/null
+  [ -n "$logger_pid" ] && kill "$logger_pid" 2>/dev/null || true
   for p in "$scratch"/*.pid; do
-    [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null
+    [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null || true
   done
   sleep 0.3
-  ip netns del "$edge_ns" 2>/dev/null
-  ip netns del "$central_ns" 2>/dev/null
+  ip netns del "$edge_ns" 2>/dev/null || true
+  ip netns del "$central_ns" 2>/dev/null || true
   [ "${KEEP:-0}" = 1 ] && echo "kept $scratch" || rm -rf "$scratch"
 }
 trap cleanup EXIT
