@@ -75,6 +75,6 @@ clean:
 
 # The fragments, in the order their test targets run. `include`: a missing one is an error,
 # and so is one in mk/ that is not listed here.
-MK_FRAGMENTS := mk/package.mk mk/lima.mk mk/vm.mk mk/bench.mk mk/fuzz.mk mk/soak.mk
+MK_FRAGMENTS := mk/package.mk mk/lima.mk mk/fleet.mk mk/vm.mk mk/bench.mk mk/fuzz.mk mk/soak.mk
 $(if $(filter-out $(MK_FRAGMENTS),$(wildcard mk/*.mk)),$(error mk/*.mk not listed in MK_FRAGMENTS: $(filter-out $(MK_FRAGMENTS),$(wildcard mk/*.mk))))
 include $(MK_FRAGMENTS)

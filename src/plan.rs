@@ -9,7 +9,6 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use libbpf_rs::MapType;
 use serde_json::json;
 
 use crate::cli::{DispatchChoice, TransportChoice};
@@ -184,30 +183,89 @@ pub fn choose_btf(user: Option<&Path>) -> Result<Btf> {
     ))
 }
 
-fn ringbuf_supported() -> Option<bool> {
-    MapType::RingBuf.is_supported().ok()
+/// What a trial of one kernel facility answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trial {
+    Works,
+    /// The kernel does not have it (EINVAL for an unknown map type).
+    Missing,
+    /// This process may not use it (EPERM, EACCES): not a kernel question.
+    Denied(nix::errno::Errno),
+    /// Some other answer: not conclusive either way, the load will tell.
+    Unknown,
+}
+
+impl Trial {
+    fn of(result: Result<(), nix::errno::Errno>) -> Trial {
+        match result {
+            Ok(()) => Trial::Works,
+            Err(e) if crate::privileges::is_denial(e) => Trial::Denied(e),
+            Err(nix::errno::Errno::EINVAL) => Trial::Missing,
+            Err(_) => Trial::Unknown,
+        }
+    }
+}
+
+/// A BPF ring buffer of one page, created and closed. libbpf's own probe answers "not
+/// supported" for any failure, EPERM included, which would send a process that may not
+/// call bpf() to the perf buffer as if the kernel lacked the ring buffer.
+fn ringbuf_trial() -> Trial {
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .unwrap_or(4096) as u32;
+    Trial::of(crate::privileges::try_map_create(
+        libbpf_sys::BPF_MAP_TYPE_RINGBUF,
+        0,
+        0,
+        page,
+    ))
+}
+
+fn perf_trial() -> Trial {
+    Trial::of(crate::privileges::try_perf_event_open())
 }
 
 /// The transport for `choice`, and a note when auto had to fall back.
 pub fn choose_transport(choice: TransportChoice) -> Result<(Transport, Option<String>)> {
+    decide_transport(choice, ringbuf_trial, perf_trial)
+}
+
+/// choose_transport with the trials passed in (the unit tests give canned answers). A
+/// denial is an error of its own (exit 3), never a reason to switch transports.
+fn decide_transport(
+    choice: TransportChoice,
+    ringbuf: impl FnOnce() -> Trial,
+    perf: impl FnOnce() -> Trial,
+) -> Result<(Transport, Option<String>)> {
+    let perf_allowed = |perf: Trial| match perf {
+        Trial::Denied(e) => Err(crate::privileges::denied("perf_event_open()", e)),
+        _ => Ok(()),
+    };
     match choice {
-        TransportChoice::Perf => Ok((Transport::Perf, None)),
-        TransportChoice::Ringbuf => {
-            if ringbuf_supported() == Some(false) {
-                return Err(Failure::err(
-                    Code::Unsupported,
-                    "--transport ringbuf: this kernel has no BPF ring buffer (needs 5.8); use \
-                     --transport perf or auto",
-                ));
-            }
-            Ok((Transport::RingBuf, None))
+        TransportChoice::Perf => {
+            perf_allowed(perf())?;
+            Ok((Transport::Perf, None))
         }
-        TransportChoice::Auto => match ringbuf_supported() {
-            Some(false) => Ok((
-                Transport::Perf,
-                Some("no BPF ring buffer in this kernel: using the perf buffer".into()),
+        TransportChoice::Ringbuf => match ringbuf() {
+            Trial::Missing => Err(Failure::err(
+                Code::Unsupported,
+                "--transport ringbuf: this kernel has no BPF ring buffer (needs 5.8); use \
+                 --transport perf or auto",
             )),
-            _ => Ok((Transport::RingBuf, None)),
+            Trial::Denied(e) => Err(crate::privileges::denied("bpf()", e)),
+            Trial::Works | Trial::Unknown => Ok((Transport::RingBuf, None)),
+        },
+        TransportChoice::Auto => match ringbuf() {
+            Trial::Missing => {
+                perf_allowed(perf())?;
+                Ok((
+                    Transport::Perf,
+                    Some("no BPF ring buffer in this kernel: using the perf buffer".into()),
+                ))
+            }
+            Trial::Denied(e) => Err(crate::privileges::denied("bpf()", e)),
+            Trial::Works | Trial::Unknown => Ok((Transport::RingBuf, None)),
         },
     }
 }
@@ -296,7 +354,25 @@ pub fn first_that_works<'s, S, T>(
             }
         }
     }
+    if !fallbacks.is_empty() && fallbacks.iter().all(|f| is_denied_load(f)) {
+        last = Failure::err(
+            Code::Privilege,
+            format!(
+                "{}: the kernel answered EPERM, a permission problem (seccomp profile, \
+                 capability, LSM, lockdown), not a missing feature; {}",
+                exit::one_line(&last),
+                crate::privileges::CONTAINER_HINT
+            ),
+        );
+    }
     Err(NoneWorked { fallbacks, last })
+}
+
+/// A dispatcher's load failed with EPERM ("Operation not permitted", as libbpf's error
+/// prints it). EACCES is not taken as a denial here: the verifier refuses programs with
+/// EACCES too.
+fn is_denied_load(note: &str) -> bool {
+    note.contains("Operation not permitted") || note.contains("os error 1)")
 }
 
 #[cfg(test)]
@@ -362,5 +438,100 @@ mod tests {
             plan.json(),
             json!({"dispatch": "inline", "transport": "perf", "btf": "embedded", "exit": "raw_tp"})
         );
+    }
+
+    fn canned(t: Trial) -> impl FnOnce() -> Trial {
+        move || t
+    }
+
+    #[test]
+    fn transport_denials_are_permission_problems_not_fallbacks() {
+        use nix::errno::Errno;
+        let eperm = Trial::Denied(Errno::EPERM);
+        for choice in [TransportChoice::Auto, TransportChoice::Ringbuf] {
+            let err = decide_transport(choice, canned(eperm), canned(Trial::Works)).unwrap_err();
+            assert_eq!(exit::code_of(&err), 3);
+            let line = exit::one_line(&err);
+            assert!(line.starts_with("bpf() is not permitted (EPERM"), "{line}");
+            assert!(line.contains("seccomp profile must allow bpf and perf_event_open"));
+        }
+        let err = decide_transport(
+            TransportChoice::Auto,
+            canned(Trial::Missing),
+            canned(Trial::Denied(Errno::EACCES)),
+        )
+        .unwrap_err();
+        assert_eq!(exit::code_of(&err), 3);
+        assert!(exit::one_line(&err).starts_with("perf_event_open() is not permitted (EACCES"));
+        let err = decide_transport(TransportChoice::Perf, canned(Trial::Works), canned(eperm))
+            .unwrap_err();
+        assert_eq!(exit::code_of(&err), 3);
+    }
+
+    #[test]
+    fn transport_fallback_only_for_a_missing_ring_buffer() {
+        let (t, note) = decide_transport(
+            TransportChoice::Auto,
+            canned(Trial::Missing),
+            canned(Trial::Works),
+        )
+        .unwrap();
+        assert_eq!(t, Transport::Perf);
+        assert_eq!(
+            note.as_deref(),
+            Some("no BPF ring buffer in this kernel: using the perf buffer")
+        );
+        for ring in [Trial::Works, Trial::Unknown] {
+            let (t, note) =
+                decide_transport(TransportChoice::Auto, canned(ring), canned(Trial::Works))
+                    .unwrap();
+            assert_eq!((t, note), (Transport::RingBuf, None));
+        }
+        let err = decide_transport(
+            TransportChoice::Ringbuf,
+            canned(Trial::Missing),
+            canned(Trial::Works),
+        )
+        .unwrap_err();
+        assert_eq!(exit::code_of(&err), 4);
+        assert_eq!(Trial::of(Err(nix::errno::Errno::EINVAL)), Trial::Missing);
+        assert_eq!(
+            Trial::of(Err(nix::errno::Errno::EACCES)),
+            Trial::Denied(nix::errno::Errno::EACCES)
+        );
+        assert_eq!(Trial::of(Err(nix::errno::Errno::ENOMEM)), Trial::Unknown);
+    }
+
+    #[test]
+    fn dispatchers_all_refused_with_eperm_is_a_permission_problem() {
+        let mut slots = [(); 2];
+        let err =
+            first_that_works::<_, ()>(&[Dispatch::Tail, Dispatch::Inline], &mut slots, |_, d| {
+                Err(Failure::err(
+                    Code::Unsupported,
+                    format!(
+                        "loading the {} dispatcher: Operation not permitted (os error 1)",
+                        d.name()
+                    ),
+                ))
+            })
+            .err()
+            .unwrap();
+        assert_eq!(exit::code_of(&err.last), 3);
+        assert!(exit::one_line(&err.last).contains("not a missing feature"));
+        // One dispatcher refused by the verifier: a kernel question, exit 4 stays.
+        let err =
+            first_that_works::<_, ()>(&[Dispatch::Tail, Dispatch::Inline], &mut slots, |_, d| {
+                Err(Failure::err(
+                    Code::Unsupported,
+                    match d {
+                        Dispatch::Tail => "tail_calls are not allowed (os error 22)".to_string(),
+                        Dispatch::Inline => "Operation not permitted (os error 1)".to_string(),
+                    },
+                ))
+            })
+            .err()
+            .unwrap();
+        assert_eq!(exit::code_of(&err.last), 4);
     }
 }

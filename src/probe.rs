@@ -67,13 +67,19 @@ pub fn report(args: &KernelArgs) -> (serde_json::Value, i32) {
     let mut dispatchers = json!({});
     let mut plan = serde_json::Value::Null;
     let mut reason: Option<String> = None;
+    // The exit code of a failure after the privilege check (exit 4 unless it says otherwise:
+    // a denied bpf() or perf_event_open is 3).
+    let mut failure_code = Code::Unsupported as i32;
     let mut fallbacks: Vec<String> = Vec::new();
 
     match (&priv_check, &btf) {
         (Err(e), _) => reason = Some(exit::one_line(e)),
         (_, Err(e)) => reason = Some(exit::one_line(e)),
         (Ok(()), Ok(btf)) => match plan::choose_transport(args.transport) {
-            Err(e) => reason = Some(exit::one_line(&e)),
+            Err(e) => {
+                reason = Some(exit::one_line(&e));
+                failure_code = exit::code_of(&e);
+            }
             Ok((transport, note)) => {
                 fallbacks.extend(note);
                 let table = HandlerTable::build(arch, &Selection::default())
@@ -106,7 +112,12 @@ pub fn report(args: &KernelArgs) -> (serde_json::Value, i32) {
                     }
                     Err(none) => {
                         fallbacks.extend(none.fallbacks);
-                        reason = fallbacks.last().cloned();
+                        failure_code = exit::code_of(&none.last);
+                        reason = if failure_code == Code::Unsupported as i32 {
+                            fallbacks.last().cloned()
+                        } else {
+                            Some(exit::one_line(&none.last))
+                        };
                     }
                 }
             }
@@ -116,7 +127,7 @@ pub fn report(args: &KernelArgs) -> (serde_json::Value, i32) {
     let code = match (&priv_check, &reason) {
         (_, None) => 0,
         (Err(e), _) => exit::code_of(e),
-        (Ok(()), Some(_)) => Code::Unsupported as i32,
+        (Ok(()), Some(_)) => failure_code,
     };
     let report = json!({
         "v": crate::output::json::SCHEMA_VERSION,
@@ -146,8 +157,10 @@ pub fn report(args: &KernelArgs) -> (serde_json::Value, i32) {
             "cap_perfmon": privs.cap_perfmon,
             "cap_sys_admin": privs.cap_sys_admin,
             "user_namespace": privs.user_namespace,
+            "pid_namespace": privs.pid_namespace,
             "unprivileged_bpf_disabled": privs.unprivileged_bpf_disabled,
             "lockdown": privs.lockdown,
+            "bpf_call": privs.bpf_errno.map_or("ok".to_string(), |e| format!("{e:?}")),
         },
         "signatures": Signatures::load().report(),
         "cgroups": cgroups_report(),
@@ -235,8 +248,10 @@ pub fn human(report: &serde_json::Value) -> String {
         "cap_perfmon",
         "cap_sys_admin",
         "user_namespace",
+        "pid_namespace",
         "unprivileged_bpf_disabled",
         "lockdown",
+        "bpf_call",
     ] {
         line(&mut s, p, show(get(&format!("/privileges/{p}"))));
     }
