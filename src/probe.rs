@@ -145,7 +145,6 @@ pub fn report(args: &KernelArgs) -> (serde_json::Value, i32) {
             "perf_buffer": feature(&|| MapType::PerfEventArray.is_supported()),
             "prog_array": feature(&|| MapType::ProgArray.is_supported()),
             "raw_tracepoint": feature(&|| ProgramType::RawTracepoint.is_supported()),
-            "tp_btf": feature(&|| ProgramType::Tracing.is_supported()),
             "lru_hash": feature(&|| MapType::LruHash.is_supported()),
         },
         "helpers": helpers,
@@ -188,7 +187,7 @@ pub fn human(report: &serde_json::Value) -> String {
         serde_json::Value::String(s) => s,
         other => other.to_string(),
     };
-    let line = |s: &mut String, k: &str, v: String| s.push_str(&format!("{k:<26}{v}\n"));
+    let line = |s: &mut String, k: &str, v: String| s.push_str(&format!("{k:<34}{v}\n"));
     line(
         &mut s,
         "kernel",
@@ -223,7 +222,6 @@ pub fn human(report: &serde_json::Value) -> String {
         "perf_buffer",
         "prog_array",
         "raw_tracepoint",
-        "tp_btf",
         "lru_hash",
     ] {
         line(&mut s, f, show(get(&format!("/features/{f}"))));

@@ -94,6 +94,11 @@ cell perf --expect transport=perf -- --transport perf
 [ -r /sys/kernel/tracing/events/syscalls/sys_enter_openat/format ] ||
   echo "VM-WARN no tracefs syscall formats: --args runs on the embedded signatures"
 cell args -- --args
+# --results: the child's calls with their outcomes (an openat of a missing file fails with
+# ENOENT, the timer calls return 0, getppid our pid); its successful execve returns 0 from
+# sched_process_exec on every kernel (arm64 before 5.18 has no sys_exit for it); the exec'd
+# program's exit_group never returns.
+cell results -- --results
 
 # Cgroups, with cgroup2 alone: the child runs in a cgroup made here (DIR/leaf); its records
 # carry that cgroup's id and path, and --cgroup DIR keeps only the subtree, in the kernel

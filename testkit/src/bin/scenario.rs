@@ -258,6 +258,9 @@ fn check(
     if with_args {
         check_args(&mine, &mine_lines, first)?;
     }
+    if o.logger_args.iter().any(|a| a == "--results") {
+        check_results(&mine, first)?;
+    }
     let mut want: Vec<(&str, &str, &str)> = vec![
         ("timer_create", "timer", "Creating a timer"),
         ("timer_settime", "timer", "Some other timer operation"),
@@ -370,6 +373,55 @@ fn check_args(mine: &[&Value], lines: &[&str], first: usize) -> Result<(), Strin
         .ok_or("no getppid record")?;
     if getppid["args"] != serde_json::json!({}) || getppid["call"] != "getppid()" {
         return Err(format!("getppid record wrong: {getppid}"));
+    }
+    Ok(())
+}
+
+/// With `--results`: every record of the child carries its outcome. The openat of
+/// ARGS_PROBE_PATH (missing) failed with ENOENT, the timer calls and the execve returned 0
+/// (a successful execve's result comes from sched_process_exec: on arm64 before 5.18 no
+/// sys_exit follows it), getppid returned our pid, and the exec'd program's exit_group
+/// never returned.
+fn check_results(mine: &[&Value], first: usize) -> Result<(), String> {
+    let outcome = |r: &Value| (r["ret"].as_i64(), r["errno"].as_str().map(str::to_string));
+    for r in mine {
+        if r.get("ret").is_none() || r.get("duration_ns").is_none() {
+            return Err(format!(
+                "--results but a record without ret/duration_ns: {r}"
+            ));
+        }
+    }
+    let open = first
+        .checked_sub(2)
+        .map(|i| mine[i])
+        .ok_or("no openat before timer_create")?;
+    if open["syscall"] != "openat" || outcome(open) != (Some(-2), Some("ENOENT".into())) {
+        return Err(format!("openat of a missing file: {open}"));
+    }
+    let me = i64::from(std::process::id());
+    for r in &mine[first..] {
+        let want = match r["syscall"].as_str() {
+            Some("getppid") => Some(me),
+            Some("exit_group") => None,
+            Some(name) if name.starts_with("timer_") || name == "execve" => Some(0),
+            _ => continue,
+        };
+        if outcome(r) != (want, None) {
+            return Err(format!(
+                "{} returned {} (want {want:?}): {r}",
+                r["syscall"], r["ret"]
+            ));
+        }
+    }
+    let exec = mine[first..]
+        .iter()
+        .find(|r| r["syscall"] == "execve")
+        .ok_or("no execve record")?;
+    if exec["duration_ns"].as_u64().is_none_or(|d| d == 0) {
+        return Err(format!("execve without a duration: {exec}"));
+    }
+    if !mine[first..].iter().any(|r| r["syscall"] == "exit_group") {
+        return Err("no exit_group record of the exec'd program".into());
     }
     Ok(())
 }
