@@ -974,8 +974,12 @@ int handle_ignore_prog(struct bpf_raw_tracepoint_args *ctx)
  * from the registers (orig_ax on x86_64, syscallno on arm64): a plain load through the
  * BTF-typed pointer on tp_btf, one probe read on raw_tp (kernels without their own BTF).
  */
-static __always_inline int at_exit(void *ctx, long nr, long ret)
+static __always_inline int at_exit(void *ctx, __u64 raw_nr, long ret)
 {
+	/* The number as 32 bits, -1 (no syscall) kept: a sign-extended 32-bit load (arm64's
+	 * syscallno) has no bounds the 5.10 verifier can follow into the table lookups. */
+	__u32 low = (__u32)raw_nr;
+	long nr = low > 0x7fffffff ? -1 : (long)low;
 	long key = admit(nr);
 	__u32 tid;
 	struct pending *p;
@@ -1011,7 +1015,7 @@ static __always_inline int at_exit(void *ctx, long nr, long ret)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(exit_btf, struct pt_regs *regs, long ret)
 {
-	return at_exit(ctx, (long)SYSCALL_NR(regs), ret);
+	return at_exit(ctx, (__u64)SYSCALL_NR(regs), ret);
 }
 
 SEC("raw_tp/sys_exit")
@@ -1020,9 +1024,9 @@ int exit_raw(struct bpf_raw_tracepoint_args *ctx)
 	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
 
 #if defined(__TARGET_ARCH_x86)
-	return at_exit(ctx, (long)BPF_CORE_READ(regs, orig_ax), (long)ctx->args[1]);
+	return at_exit(ctx, (__u64)BPF_CORE_READ(regs, orig_ax), (long)ctx->args[1]);
 #else
-	return at_exit(ctx, (long)BPF_CORE_READ(regs, syscallno), (long)ctx->args[1]);
+	return at_exit(ctx, (__u64)BPF_CORE_READ(regs, syscallno), (long)ctx->args[1]);
 #endif
 }
 

@@ -132,6 +132,8 @@ fi
 # No kernel BTF: an empty tmpfs over /sys/kernel/btf; the embedded minimal BTF takes over.
 if mount -t tmpfs none /sys/kernel/btf; then
   cell embedded-btf --expect btf=embedded --
+  # Without the kernel's BTF, --results sees calls end on raw_tp/sys_exit (tp_btf needs it).
+  cell results-rawtp --expect btf=embedded --expect exit=raw_tp -- --results
   umount /sys/kernel/btf || echo "VM-WARN cannot unmount the tmpfs over /sys/kernel/btf"
 else
   echo "CELL embedded-btf FAIL cannot mount a tmpfs over /sys/kernel/btf"
