@@ -36,6 +36,11 @@ SESSIONS = (
     ("inline", "ours", ("--dispatch", "inline"), "logged", PHASES),
     ("tail-skip-others", "ours", ("--dispatch", "tail", "--skip-others"), "ignored", PHASES),
     ("tail-cgroup", "ours", ("--dispatch", "tail", "--cgroup", "/" + BENCH_CGROUP), None, ("ignored", "logged")),
+    # Section 6 (--results, --count): two programs per syscall (enter and exit), next to the
+    # empty program attached to both tracepoints.
+    ("empty-pair", "empty", ("pair",), None, ("ignored", "logged")),
+    ("tail-results", "ours", ("--dispatch", "tail", "--results"), None, ("ignored", "logged")),
+    ("tail-count", "ours", ("--dispatch", "tail", "--count"), None, ("ignored", "logged")),
     ("bpftrace", "bpftrace", (), "logged", PHASES),
     ("bcc", "bcc", (), "logged", PHASES),
 )
@@ -46,7 +51,7 @@ def measure(ctx):
     rounds = []
     for rnd in range(ctx.cfg.rounds):
         for label, kind, extra, _, phases in SESSIONS:
-            if kind == "empty" and extra and os.uname().machine != "x86_64":
+            if kind == "empty" and extra and extra[0] != "pair" and os.uname().machine != "x86_64":
                 continue  # the reference programs know x86_64's pt_regs only
             r = cost_session(ctx, label, kind, extra, rnd, phases)
             rounds.append(r)
@@ -144,7 +149,13 @@ def cost_session(ctx, label, kind, extra, rnd, phases=PHASES):
     return res
 
 
-def per_event(samples, bg_ns, extra_per_event_ns=0.0, extra_per_call=0):
+def runs_per_call(label):
+    """Programs run per syscall of the traced program: two where enter and exit are both
+    watched."""
+    return 2 if label in ("empty-pair", "tail-results", "tail-count") else 1
+
+
+def per_event(samples, bg_ns, extra_per_event_ns=0.0, extra_per_call=0, runs=1):
     """In-kernel ns per traced syscall: the window's program time minus the background runs
     (other processes, filtered out) at their own cost, minus the traced program's other
     syscalls (extra_per_call per call: execve's start-up syscalls) at theirs, over the calls.
@@ -154,7 +165,7 @@ def per_event(samples, bg_ns, extra_per_event_ns=0.0, extra_per_call=0):
     for s in samples:
         if not s.get("n"):
             continue
-        own = s["n"] * (1 + extra_per_call)
+        own = s["n"] * (1 + extra_per_call) * runs
         extra = s["n"] * extra_per_call
         c = s.get("counters")
         if c and extra_per_call and c.get("seen", 0) >= s["n"]:
@@ -184,7 +195,8 @@ def summarize_costs(rounds):
             row["background_runs_per_s"] = med([r["background"]["runs_per_s"] for r in rs])
             for sc in phases:
                 if sc != "execve":
-                    row[f"{sc}_ns_per_event"] = per_event([s for r in rs for s in r["stats_on"][sc]], bg)
+                    row[f"{sc}_ns_per_event"] = per_event([s for r in rs for s in r["stats_on"][sc]], bg,
+                                                          runs=runs_per_call(label))
             if "execve" in phases:
                 extra_cost = row[f"{exec_extra}_ns_per_event"]
                 row["execve_ns_per_event"] = per_event([s for r in rs for s in r["stats_on"]["execve"]], bg,
@@ -285,4 +297,25 @@ def args_summary(costs, logged):
         "ignored_without_ns": tail.get("ignored_ns_per_event"), "ignored_with_ns": targs.get("ignored_ns_per_event"),
         "read_faults": targs.get("read_faults_during_cost_phases"),
         "dropped": targs.get("dropped_during_cost_phases"),
+    }
+
+
+def results_summary(costs, logged):
+    """Section 6 from the cost sessions: an ignored syscall with --results (two programs)
+    against the empty program on both tracepoints; a logged one without --results, with it,
+    and with --count."""
+    g = lambda lab, k: costs.get(lab, {}).get(k)
+    div = lambda a, b: a / b if a and b else None
+    ign_res, ign_pair = g("tail-results", "ignored_ns_per_event"), g("empty-pair", "ignored_ns_per_event")
+    return {
+        "ignored": {"empty_pair_ns": ign_pair, "results_ns": ign_res, "ratio": div(ign_res, ign_pair),
+                    "without_ns": g("tail", "ignored_ns_per_event")},
+        "logged": {"without_ns": g("tail", "logged_ns_per_event"), "results_ns": g("tail-results", "logged_ns_per_event"),
+                   "count_ns": g("tail-count", "logged_ns_per_event"),
+                   "empty_pair_ns": g("empty-pair", "logged_ns_per_event"),
+                   "results_ratio": div(g("tail-results", "logged_ns_per_event"), g("tail", "logged_ns_per_event")),
+                   "count_ratio": div(g("tail-count", "logged_ns_per_event"), g("tail", "logged_ns_per_event"))},
+        "calls_per_s": {lab: div(1e9, g(lab, "logged_ns_per_call"))
+                        for lab in ("none", "tail", "tail-results", "tail-count")},
+        "logged_syscall": logged,
     }

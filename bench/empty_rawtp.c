@@ -11,6 +11,8 @@
  *   empty_rawtp str SIZE     the same, and for openat one bpf_probe_read_user_str of its
  *                            path (at most SIZE bytes, 2..256): the reference for the cost
  *                            of one bounded string read (x86_64 only, like `regs`)
+ *   empty_rawtp pair         the empty program on sys_enter and on sys_exit: the floor of
+ *                            `tailcall-logger --results` (two programs per syscall)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -49,6 +51,11 @@ static int program(int argc, char **argv, struct bpf_insn *insns, const char **n
 	int n = 0;
 
 	*name = "bench_empty";
+	if (argc > 1 && !strcmp(argv[1], "pair")) {
+		insns[n++] = INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0);
+		insns[n++] = INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+		return n;
+	}
 	if (argc > 1) {
 #if defined(__x86_64__)
 		const int regs_off = -(int)sizeof(struct pt_regs);
@@ -98,11 +105,11 @@ int main(int argc, char **argv)
 	union bpf_attr load, open, info_attr;
 	struct bpf_prog_info info;
 	struct sigaction sa;
-	int prog_fd, link_fd;
+	int prog_fd, link_fd, exit_fd = -1;
 	char c;
 
 	if (!insn_cnt) {
-		fprintf(stderr, "usage: empty_rawtp [regs | str SIZE]   (SIZE 2..%d; regs and str: x86_64)\n",
+		fprintf(stderr, "usage: empty_rawtp [regs | str SIZE | pair]   (SIZE 2..%d; regs and str: x86_64)\n",
 			STR_MAX);
 		return 2;
 	}
@@ -130,6 +137,17 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	if (argc > 1 && !strcmp(argv[1], "pair")) {
+		memset(&open, 0, sizeof(open));
+		open.raw_tracepoint.name = (uint64_t)(uintptr_t)"sys_exit";
+		open.raw_tracepoint.prog_fd = (uint32_t)prog_fd;
+		exit_fd = (int)bpf(BPF_RAW_TRACEPOINT_OPEN, &open);
+		if (exit_fd < 0) {
+			fprintf(stderr, "empty_rawtp: BPF_RAW_TRACEPOINT_OPEN sys_exit: %s\n", strerror(errno));
+			return 1;
+		}
+	}
+
 	memset(&info, 0, sizeof(info));
 	memset(&info_attr, 0, sizeof(info_attr));
 	info_attr.info.bpf_fd = (uint32_t)prog_fd;
@@ -153,6 +171,8 @@ int main(int argc, char **argv)
 		if (n == 0 || (n < 0 && errno != EINTR))
 			break;
 	}
+	if (exit_fd >= 0)
+		close(exit_fd);
 	close(link_fd);
 	close(prog_fd);
 	return 0;

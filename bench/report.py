@@ -12,6 +12,8 @@ from processes import read_text
 LABELS = {"empty": "empty raw_tp program (floor)", "tail": "ours, tail calls",
           "inline": "ours, `--dispatch inline`", "tail-skip-others": "ours, tail, `--skip-others`",
           "tail-cgroup": "ours, tail, `--cgroup` instead of `--pid`",
+          "empty-pair": "empty program on sys_enter and sys_exit",
+          "tail-results": "ours, tail, `--results`", "tail-count": "ours, tail, `--count`",
           "bpftrace": "bpftrace printf one-liner", "bcc": "bcc tail-call example (trace_printk)",
           "none": "no tracer"}
 
@@ -49,7 +51,8 @@ def render(R, analysis=None):
     """The Markdown report; `analysis`, the path of a hand-written section pasted at the end."""
     logged = R.get("logged_syscall", "getppid")
     L = []
-    for section in (header, against_targets, in_kernel, added_cost, storms, startup, arguments, kernel_profile):
+    for section in (header, against_targets, in_kernel, added_cost, storms, startup, arguments, results,
+                    kernel_profile):
         L.extend(section(R, logged))
     if analysis and os.path.exists(analysis):
         L.append(read_text(analysis).rstrip() + "\n")
@@ -313,6 +316,40 @@ def arguments(R, logged):
                      f"{fmt(cap / 1e6 if cap else None, '.2f')}{' M' if cap else ''} | "
                      f"{fmt(s['output_bytes'] / s['delivered'] if s.get('delivered') else None, '.0f')} |")
         L.append("")
+    return L
+
+
+def results(R, logged):
+    """6. Results (--results, --count): two programs per syscall."""
+    r = R.get("results")
+    if not r:
+        return []
+    i, g = r["ignored"], r["logged"]
+    L = ["## 6. Results (`--results`, `--count`)\n"]
+    L.append("With `--results` every syscall runs two programs: the dispatcher on sys_enter and the exit side "
+             "(tp_btf/sys_exit here) that pairs it with its entry. An ignored syscall must cost no more than 1.1x "
+             "the empty program attached to both tracepoints (`bench/empty_rawtp.c pair`); a logged one pays for "
+             "its pending slot (an LRU hash by thread) at entry and the record at exit; `--count` replaces the "
+             "record by per-CPU counters. In-kernel ns per syscall, both programs together, measured as in "
+             "section 1 in the same rounds.\n")
+    L.append("| syscall | two empty programs | ours without `--results` | with `--results` | x two empty | "
+             "with `--count` | target |")
+    L.append("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    ok = i["ratio"] is not None and i["ratio"] <= 1.1
+    L.append(f"| uname (ignored) | {fmt(i['empty_pair_ns'], '.1f')} | {fmt(i['without_ns'], '.1f')} | "
+             f"{fmt(i['results_ns'], '.1f')} | {fmt(i['ratio'], '.2f')} | – | <= 1.1x two empty: "
+             f"{verdict(ok) if i['ratio'] is not None else '–'} |")
+    L.append(f"| {logged} (logged) | {fmt(g['empty_pair_ns'], '.1f')} | {fmt(g['without_ns'], '.1f')} | "
+             f"{fmt(g['results_ns'], '.1f')} ({fmt(g['results_ratio'], '.2f')}x without) | "
+             f"{fmt(g['results_ns'] / g['empty_pair_ns'] if g['results_ns'] and g['empty_pair_ns'] else None, '.2f')} | "
+             f"{fmt(g['count_ns'], '.1f')} ({fmt(g['count_ratio'], '.2f')}x without) | `--count` < `--results`: "
+             f"{verdict(g['count_ns'] is not None and g['results_ns'] is not None and g['count_ns'] < g['results_ns'])} |")
+    cps = r.get("calls_per_s") or {}
+    L.append("")
+    L.append(f"What the traced program sees (bpf_stats off, {logged} calls per second): no tracer "
+             f"{fmt((cps.get('none') or 0) / 1e6, '.2f')} M, ours {fmt((cps.get('tail') or 0) / 1e6, '.2f')} M, "
+             f"with `--results` {fmt((cps.get('tail-results') or 0) / 1e6, '.2f')} M, with `--count` "
+             f"{fmt((cps.get('tail-count') or 0) / 1e6, '.2f')} M.\n")
     return L
 
 

@@ -62,6 +62,10 @@ def run(ctx):
     ctx.log("1+2: in-kernel cost and added cost per call")
     R["costs"], R["cost_samples"] = costs.measure(ctx)
     R["args"] = costs.args_summary(R["costs"], ctx.logged)
+    R["results"] = costs.results_summary(R["costs"], ctx.logged)
+    res = R["results"]
+    ctx.log(f"  --results: ignored {report.fmt(res['ignored']['results_ns'])} ns vs two empty programs "
+            f"{report.fmt(res['ignored']['empty_pair_ns'])} ns ({report.fmt(res['ignored']['ratio'], '.2f')}x)")
     for row in R["args"]["rows"]:
         ctx.log(f"  --args, {costs.syscall_of(row['phase'], ctx.logged)}: {report.fmt(row['without_ns'])} -> "
                 f"{report.fmt(row['with_ns'])} ns in the kernel ({report.fmt(row['ratio'], '.2f')}x)")
