@@ -4,7 +4,7 @@
 //! need privileges, see testkit/src/skip.rs).
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -124,42 +124,4 @@ fn real_cgroup_id_is_the_directory_inode() {
     assert!(!mount.join(&name).exists(), "the test cgroup is removed");
 }
 
-/// A real podman container (runc, cgroupfs manager) resolved from its process's cgroup id.
-/// Ignored by default: it installs podman, runc and busybox-static when missing and takes
-/// seconds. Run it with `cargo test --lib -- --ignored podman_container`.
-#[test]
-#[ignore = "starts a podman container; run with --ignored (root, installs podman when missing)"]
-fn podman_container_resolves_to_its_id() {
-    let Some(mount) = real_cgroup2(tailcall_logger_testkit::test_name!()) else {
-        return;
-    };
-    let container = tailcall_logger_testkit::containers::Container::run_sleep()
-        .expect("starting a podman container");
-    let cgroup = container
-        .cgroup
-        .as_deref()
-        .expect("the container's cgroup2 path");
-    assert_eq!(cgroup, format!("/libpod_parent/libpod-{}", container.id));
-    // On a hybrid or v1 host the v1 name=systemd hierarchy has the same path.
-    if Layout::detect().unwrap().v1_systemd().is_some() {
-        assert_eq!(container.v1_systemd.as_deref(), Some(cgroup));
-    }
-
-    // The id the kernel would put on the container's records: the directory's inode.
-    let dir = mount.join(cgroup.trim_start_matches('/'));
-    let id = tree::cgroup_id(Path::new(&dir)).unwrap();
-    let resolver = Resolver::start(&mount, ResolverOptions::default()).unwrap();
-    let found = wait_known(&resolver, id);
-    assert_eq!(found.path.as_deref(), Some(cgroup));
-    assert_eq!(
-        found.identity.container_id.as_deref(),
-        Some(container.id.as_str())
-    );
-    assert_eq!(found.identity.runtime, Some(Runtime::Podman));
-
-    // `--container` with a 12-digit prefix finds the same cgroup.
-    let target = container_target(&mount, &container.id[..12]).unwrap();
-    assert_eq!(target.container_id, container.id);
-    assert_eq!(target.cgroups.len(), 1);
-    assert_eq!(target.cgroups[0].id, id);
-}
+// A real podman container is resolved end to end in tests/cgroups.rs (make test-host).
