@@ -449,6 +449,27 @@ fn decode_exec(data: &[u8]) -> Result<Exec<'_>, DecodeError> {
 pub mod fixture {
     use super::*;
 
+    /// A record of `kind` from pid 1 (`sh`, nr 59, cpu 0, uid 0, no ppid): tests change
+    /// what they look at with struct update syntax.
+    pub fn event(kind: Kind) -> Event<'static> {
+        Event {
+            ktime_ns: 1,
+            pid: 1,
+            tid: 1,
+            ppid: None,
+            uid: 0,
+            nr: 59,
+            cpu: 0,
+            kind,
+            comm: b"sh",
+            cgroup_id: 0,
+            exec: None,
+            compat: false,
+            args: None,
+            outcome: Outcome::Entry,
+        }
+    }
+
     /// The header fields of `h` (its `exec` is ignored) as record bytes.
     fn header_bytes(h: &Event) -> Vec<u8> {
         let mut r = record_header {

@@ -344,20 +344,8 @@ mod tests {
     fn argv_comes_from_the_policy_not_the_record() {
         let bytes = fixture::exec(
             &Event {
-                ktime_ns: 1,
-                pid: 1,
-                tid: 1,
                 ppid: Some(0),
-                uid: 0,
-                nr: 59,
-                cpu: 0,
-                kind: Kind::Exec,
-                comm: b"sh",
-                cgroup_id: 0,
-                exec: None,
-                compat: false,
-                args: None,
-                outcome: Default::default(),
+                ..fixture::event(Kind::Exec)
             },
             b"/bin/x",
             0,
