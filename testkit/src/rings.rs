@@ -225,7 +225,7 @@ pub fn cell(args: &[String]) -> std::process::ExitCode {
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
     let result = run(logger, &scenario, producers, calls, logger_args)
-        .and_then(|t| t.check(producers, calls, number("--rings")));
+        .and_then(|t| t.check(producers, calls, number("--expect-rings")));
     match result {
         Ok(detail) => {
             println!("CELL {label} PASS {detail}");

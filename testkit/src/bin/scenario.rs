@@ -28,7 +28,7 @@
 //!   --calls N ... --comm NAME            the same, under the comm NAME
 //!
 //!   tailcall-logger-scenario --rings --logger PATH --label NAME --producers P --calls N \
-//!       [--rings R] [-- LOGGER_ARGS...]
+//!       [--expect-rings R] [-- LOGGER_ARGS...]
 //!
 //! is a storm on several CPUs at once (testkit::rings): P actors pinned to CPUs 0..P, N
 //! calls each, every record in order per thread, delivered + lost == generated, and the
@@ -446,7 +446,9 @@ fn main() -> ExitCode {
             }
         },
         Some("--calls") => actors::calls(&std::env::args().collect::<Vec<_>>()),
-        Some("--rings") => return rings::cell(&std::env::args().skip(2).collect::<Vec<_>>()),
+        _ if std::env::args().take_while(|a| a != "--").any(|a| a == "--rings") => {
+            return rings::cell(&std::env::args().skip(1).collect::<Vec<_>>())
+        }
         Some("--hostile") => actors::hostile(std::env::args_os().nth(2).unwrap_or_default()),
         Some("--faults") => actors::faults(),
         Some("--act-results") => {
