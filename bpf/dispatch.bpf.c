@@ -88,7 +88,9 @@ struct {
  * CPUs, not by all of them. The rings are created by userspace (one per group, with
  * events_rb's size divided among them) and put in here before attach; userspace also
  * replaces this template with its first ring, so the definition only tells the skeleton
- * the inner map's type. */
+ * the inner map's type. Ring buffers work as inner maps from 5.8, with the ring buffer
+ * itself (its selftest test_ringbuf_multi came with it); userspace still tries one
+ * (plan::sharding_trial) and falls back to events_rb if the kernel refuses. */
 struct ring_shard {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4096);

@@ -9,9 +9,7 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{
-    Link, MapCore, MapFlags, MapHandle, MapType, OpenObject, PrintLevel,
-};
+use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, MapType, OpenObject, PrintLevel};
 
 use crate::cgroups::CgroupTarget;
 use crate::exit::{Code, Failure};
@@ -450,7 +448,11 @@ fn fill_rings(skel: &DispatchSkel, rings: &[MapHandle]) -> Result<()> {
         let fd = ring.as_fd().as_raw_fd() as u32;
         skel.maps
             .events_rings
-            .update(&(group as u32).to_ne_bytes(), &fd.to_ne_bytes(), MapFlags::ANY)
+            .update(
+                &(group as u32).to_ne_bytes(),
+                &fd.to_ne_bytes(),
+                MapFlags::ANY,
+            )
             .with_context(|| format!("putting ring buffer {group} in the array of rings"))?;
     }
     Ok(())

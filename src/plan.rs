@@ -708,9 +708,15 @@ mod tests {
         assert_eq!(default_ring_cpus(128), 8, "at most 16 rings");
         let mib4 = 4 << 20;
         let works = || Trial::Works;
-        assert_eq!(choose_rings(2, None, mib4, works), (Rings::single(mib4), None));
+        assert_eq!(
+            choose_rings(2, None, mib4, works),
+            (Rings::single(mib4), None)
+        );
         let (r, note) = choose_rings(8, None, mib4, works);
-        assert_eq!((r.cpus_per_ring, r.count, r.bytes, note), (2, 4, 1 << 20, None));
+        assert_eq!(
+            (r.cpus_per_ring, r.count, r.bytes, note),
+            (2, 4, 1 << 20, None)
+        );
         let (r, _) = choose_rings(2, Some(1), mib4, works);
         assert_eq!((r.cpus_per_ring, r.count, r.bytes), (1, 2, 2 << 20));
         let (r, _) = choose_rings(6, Some(4), mib4, works);
@@ -718,7 +724,10 @@ mod tests {
         let (r, _) = choose_rings(6, Some(1), mib4, works);
         assert_eq!(r.bytes, 1 << 19, "a power of two, the total not exceeded");
         assert_eq!(choose_rings(8, Some(8), mib4, works).0, Rings::single(mib4));
-        assert_eq!(choose_rings(8, Some(100), mib4, works).0, Rings::single(mib4));
+        assert_eq!(
+            choose_rings(8, Some(100), mib4, works).0,
+            Rings::single(mib4)
+        );
     }
 
     #[test]
@@ -726,7 +735,10 @@ mod tests {
         let (r, note) = choose_rings(8, None, 1 << 22, || Trial::Missing);
         assert_eq!(r, Rings::single(1 << 22));
         let note = note.expect("a fallback note");
-        assert!(note.contains("one ring for all 8 CPUs instead of 4"), "{note}");
+        assert!(
+            note.contains("one ring for all 8 CPUs instead of 4"),
+            "{note}"
+        );
         let mut asked = false;
         let _ = choose_rings(2, None, 1 << 22, || {
             asked = true;

@@ -88,13 +88,22 @@ impl Tally {
             return Err(format!("{streamed} records in the stream: {detail}"));
         }
         if self.threads.len() as u64 > producers {
-            return Err(format!("{} threads, not {producers}: {detail}", self.threads.len()));
+            return Err(format!(
+                "{} threads, not {producers}: {detail}",
+                self.threads.len()
+            ));
         }
         if let Some((tid, t)) = self.threads.iter().find(|(_, t)| t.out_of_order > 0) {
-            return Err(format!("thread {tid}: {} records out of order: {detail}", t.out_of_order));
+            return Err(format!(
+                "thread {tid}: {} records out of order: {detail}",
+                t.out_of_order
+            ));
         }
         if self.off_cpu > 0 {
-            return Err(format!("{} records off their actor's CPU: {detail}", self.off_cpu));
+            return Err(format!(
+                "{} records off their actor's CPU: {detail}",
+                self.off_cpu
+            ));
         }
         if let Some(want) = rings {
             if self.start["plan"]["rings"].as_u64() != Some(want) {

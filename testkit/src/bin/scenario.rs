@@ -446,7 +446,10 @@ fn main() -> ExitCode {
             }
         },
         Some("--calls") => actors::calls(&std::env::args().collect::<Vec<_>>()),
-        _ if std::env::args().take_while(|a| a != "--").any(|a| a == "--rings") => {
+        _ if std::env::args()
+            .take_while(|a| a != "--")
+            .any(|a| a == "--rings") =>
+        {
             return rings::cell(&std::env::args().skip(1).collect::<Vec<_>>())
         }
         Some("--hostile") => actors::hostile(std::env::args_os().nth(2).unwrap_or_default()),
