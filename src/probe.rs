@@ -271,11 +271,12 @@ pub fn human(report: &serde_json::Value) -> String {
             &mut s,
             "plan",
             format!(
-                "dispatch={} transport={} btf={} exit={}",
+                "dispatch={} transport={} btf={} exit={} rings={}",
                 show(get("/plan/dispatch")),
                 show(get("/plan/transport")),
                 show(get("/plan/btf")),
-                show(get("/plan/exit"))
+                show(get("/plan/exit")),
+                show(get("/plan/rings"))
             ),
         ),
         None => line(
