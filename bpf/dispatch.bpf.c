@@ -32,6 +32,7 @@ const volatile bool capture_argv = true;     /* false: argv never leaves the ker
 const volatile bool kernel_btf = false;      /* the BTF in use is the running kernel's own */
 const volatile bool use_ringbuf = true;      /* else the perf event array */
 const volatile __u64 wakeup_every = 1;       /* records per CPU per reader wakeup (power of two; 0: never) */
+const volatile __u32 ring_cpus = 0;          /* CPUs per ring of events_rings; 0: events_rb only */
 const volatile __s32 nr_execveat = -1;
 const volatile __s32 nr_execveat_compat = -1; /* in the i386 table */
 const volatile __u32 nr_syscalls = 0;        /* size of this architecture's table */
@@ -82,6 +83,25 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 * 1024 * 1024); /* resized by userspace */
 } events_rb SEC(".maps");
+
+/* Sharded rings: CPU n writes ring n / ring_cpus, so a ring's lock is shared by a group of
+ * CPUs, not by all of them. The rings are created by userspace (one per group, with
+ * events_rb's size divided among them) and put in here before attach; userspace also
+ * replaces this template with its first ring, so the definition only tells the skeleton
+ * the inner map's type. Ring buffers work as inner maps from 5.8, with the ring buffer
+ * itself (its selftest test_ringbuf_multi came with it); userspace still tries one
+ * (plan::sharding_trial) and falls back to events_rb if the kernel refuses. */
+struct ring_shard {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1); /* resized to the number of rings */
+	__type(key, __u32);
+	__array(values, struct ring_shard);
+} events_rings SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
@@ -342,10 +362,29 @@ static __always_inline long wake_flags(struct counters *c)
 	return (c->emitted & (wakeup_every - 1)) == 0 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
+/* The ring this CPU writes: events_rb, or its group's ring (NULL only if userspace left
+ * the slot empty: the record then counts as dropped). Records of one CPU always go to the
+ * same ring, in order; rings are read one after the other, so only ktime_ns orders records
+ * of different rings. */
+static __always_inline void *cpu_ring(void)
+{
+	__u32 group;
+
+	if (!ring_cpus)
+		return &events_rb;
+	group = bpf_get_smp_processor_id() / ring_cpus;
+	return bpf_map_lookup_elem(&events_rings, &group);
+}
+
 static __always_inline long output_to(void *ctx, struct counters *c, void *data, __u64 size)
 {
-	if (use_ringbuf)
-		return bpf_ringbuf_output(&events_rb, data, size, wake_flags(c));
+	if (use_ringbuf) {
+		void *ring = cpu_ring();
+
+		if (!ring)
+			return -2; /* -ENOENT */
+		return bpf_ringbuf_output(ring, data, size, wake_flags(c));
+	}
 	return bpf_perf_event_output(ctx, &events_pb, BPF_F_CURRENT_CPU, data, size);
 }
 
@@ -710,7 +749,8 @@ static __always_inline int args_in_place(struct bpf_raw_tracepoint_args *ctx, lo
 {
 	struct counters *c = cpu_counters();
 	long flags = wake_flags(c);
-	struct args_record *r = bpf_ringbuf_reserve(&events_rb, ARGS_NO_DATA, 0);
+	void *ring = cpu_ring();
+	struct args_record *r = ring ? bpf_ringbuf_reserve(ring, ARGS_NO_DATA, 0) : NULL;
 
 	if (c) {
 		c->seen++;
@@ -778,7 +818,8 @@ static __always_inline int handle_simple(struct bpf_raw_tracepoint_args *ctx, lo
 		/* Filled in place in the ring: no copy from the stack. */
 		struct counters *c = cpu_counters();
 		long flags = wake_flags(c);
-		struct record_header *r = bpf_ringbuf_reserve(&events_rb, sizeof(*r), 0);
+		void *ring = cpu_ring();
+		struct record_header *r = ring ? bpf_ringbuf_reserve(ring, sizeof(*r), 0) : NULL;
 
 		if (c) {
 			c->seen++;

@@ -183,6 +183,11 @@ pub struct RunArgs {
     #[arg(long, hide = true, value_parser = parse_ring_size, default_value = "4194304")]
     pub ringbuf_bytes: u32,
 
+    /// CPUs that share one ring buffer (default: one ring up to 4 CPUs, then groups of 2 or
+    /// more, at most 16 rings); the rings split --ringbuf-bytes between them
+    #[arg(long, value_name = "N", value_parser = parse_ring_cpus)]
+    pub ring_cpus: Option<u32>,
+
     /// Records per CPU between two wakeups of the reader (a power of two; 0: never; tests
     /// use 0 to prove the reader needs no wakeup while records wait)
     #[arg(long, hide = true, value_name = "N", default_value_t = 1024, value_parser = parse_wake_every)]
@@ -259,6 +264,15 @@ fn parse_ring_size(s: &str) -> Result<u32, String> {
     Ok(n)
 }
 
+/// Bounded by the kernel's CPU limit (CONFIG_NR_CPUS is at most 8192).
+fn parse_ring_cpus(s: &str) -> Result<u32, String> {
+    let n: u32 = s.parse().map_err(|e| format!("{e}"))?;
+    if !(1..=8192).contains(&n) {
+        return Err(format!("{n} CPUs per ring: from 1 to 8192"));
+    }
+    Ok(n)
+}
+
 fn parse_wake_every(s: &str) -> Result<u64, String> {
     let n: u64 = s.parse().map_err(|e| format!("{e}"))?;
     if n == 0 || n.is_power_of_two() {
@@ -298,6 +312,16 @@ mod tests {
         assert_eq!(cli.run.kernel.dispatch, DispatchChoice::Auto);
         assert_eq!(cli.run.kernel.transport, TransportChoice::Auto);
         assert_eq!(cli.run.ringbuf_bytes, 4 << 20);
+        assert_eq!(cli.run.ring_cpus, None);
+    }
+
+    #[test]
+    fn ring_cpus() {
+        assert_eq!(parse(&["--ring-cpus", "2"]).unwrap().run.ring_cpus, Some(2));
+        for bad in ["0", "-1", "x", "8193", ""] {
+            let err = parse(&["--ring-cpus", bad]).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad}");
+        }
     }
 
     #[test]

@@ -3,18 +3,18 @@
 //! only then attach to raw_tp/sys_enter.
 
 use std::mem::MaybeUninit;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, PrintLevel};
+use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, MapType, OpenObject, PrintLevel};
 
 use crate::cgroups::CgroupTarget;
 use crate::exit::{Code, Failure};
 use crate::handlers::{HandlerTable, Kind};
-use crate::plan::{Btf, BtfSource, Dispatch, ExitHook, Transport};
+use crate::plan::{Btf, BtfSource, Dispatch, ExitHook, Rings, Transport};
 use crate::signatures::{Kind as ParamKind, Signatures};
 use crate::skel::types::{arg_kind, key_traits as trait_bits};
 use crate::skel::{DispatchSkel, DispatchSkelBuilder};
@@ -38,6 +38,9 @@ pub struct LoadConfig<'a> {
     pub btf: &'a Btf,
     pub filters: Filters,
     pub ringbuf_bytes: u32,
+    /// The ring buffers: one for every CPU (events_rb), or one per group of CPUs
+    /// (events_rings, each ring of `rings.bytes`; events_rb is then not created).
+    pub rings: Rings,
     /// Records per CPU between two ring-buffer wakeups of the reader (a power of two; 1:
     /// every record; 0: never).
     pub wakeup_every: u64,
@@ -74,6 +77,7 @@ impl<'a> LoadConfig<'a> {
             btf,
             filters: Filters::default(),
             ringbuf_bytes: 1 << 16,
+            rings: Rings::single(1 << 16),
             wakeup_every: 1,
             capture_argv: true,
             arg_captures: None,
@@ -146,6 +150,8 @@ pub fn key_traits(table: &HandlerTable) -> Vec<u8> {
 /// entry link first, so nothing new arrives while the maps are still read).
 pub struct Attached<'obj> {
     pub link: Link,
+    /// The sharded rings, in group order (empty with one ring): the reader reads these.
+    pub rings: Vec<MapHandle>,
     /// --results: sys_exit, sched_process_exec and sched_process_exit.
     pub exit_links: Vec<Link>,
     pub skel: DispatchSkel<'obj>,
@@ -157,7 +163,11 @@ pub fn load_and_attach<'obj>(
     cfg: &LoadConfig,
     dispatch: Dispatch,
 ) -> Result<Attached<'obj>> {
-    let skel = load(obj, cfg, dispatch)?;
+    let rings = create_rings(cfg)?;
+    let skel = load_with_rings(obj, cfg, dispatch, &rings)?;
+    // Every group's ring is in place before anything is attached: no record is dropped
+    // for want of a ring.
+    fill_rings(&skel, &rings)?;
     // The exit side first: an entry then always finds its exit watched.
     let exit_links = match &cfg.results {
         Some(r) => attach_exit_side(&skel, r.hook)?,
@@ -166,6 +176,7 @@ pub fn load_and_attach<'obj>(
     let link = attach(&skel, cfg.table, dispatch)?;
     Ok(Attached {
         link,
+        rings,
         exit_links,
         skel,
     })
@@ -247,6 +258,18 @@ pub fn load<'obj>(
     cfg: &LoadConfig,
     dispatch: Dispatch,
 ) -> Result<DispatchSkel<'obj>> {
+    let rings = create_rings(cfg)?;
+    load_with_rings(obj, cfg, dispatch, &rings)
+}
+
+/// load, with the sharded rings already made (empty with one ring): the first one is the
+/// inner map template the verifier checks the programs against.
+fn load_with_rings<'obj>(
+    obj: &'obj mut MaybeUninit<OpenObject>,
+    cfg: &LoadConfig,
+    dispatch: Dispatch,
+    rings: &[MapHandle],
+) -> Result<DispatchSkel<'obj>> {
     take_libbpf_log();
     let mut builder = DispatchSkelBuilder::default();
     if let Some(path) = cfg.btf.custom_path() {
@@ -281,6 +304,7 @@ pub fn load<'obj>(
     rodata.kernel_btf = cfg.btf.source == BtfSource::Sysfs;
     rodata.use_ringbuf = cfg.transport == Transport::RingBuf;
     rodata.wakeup_every = cfg.wakeup_every;
+    rodata.ring_cpus = cfg.rings.cpus_per_ring;
     let table = cfg.table;
     let execveat = |arch| syscalls::number(arch, "execveat").map_or(-1, |n| n as i32);
     rodata.nr_execveat = execveat(table.arch);
@@ -333,11 +357,23 @@ pub fn load<'obj>(
         .set_max_entries(cfg.table.keys().count() as u32)
         .context("sizing the prog array")?;
     let ring = cfg.transport == Transport::RingBuf;
-    open.maps.events_rb.set_autocreate(ring)?;
+    let sharded = ring && cfg.rings.cpus_per_ring > 0;
+    open.maps.events_rb.set_autocreate(ring && !sharded)?;
     open.maps
         .events_rb
         .set_max_entries(cfg.ringbuf_bytes)
         .context("sizing the ring buffer")?;
+    open.maps.events_rings.set_autocreate(sharded)?;
+    if let (true, Some(first)) = (sharded, rings.first()) {
+        let outer = &mut open.maps.events_rings;
+        outer
+            .set_max_entries(rings.len() as u32)
+            .context("sizing the array of rings")?;
+        // The template from the BTF definition would be one more ring, of the wrong size.
+        outer
+            .set_inner_map_fd(first.as_fd())
+            .context("giving the array of rings its template")?;
+    }
     open.maps.events_pb.set_autocreate(!ring)?;
     // Without --results the pairing maps are never touched (the code is pruned), but the
     // programs still name them: the smallest that load.
@@ -379,6 +415,47 @@ pub fn load<'obj>(
     })?;
     fill_cgroup_filter(&skel, &f.cgroups)?;
     Ok(skel)
+}
+
+/// One ring per group of CPUs (none with one ring for all, or the perf buffer). The
+/// handles stay with the caller: the reader maps them.
+fn create_rings(cfg: &LoadConfig) -> Result<Vec<MapHandle>> {
+    if cfg.transport != Transport::RingBuf || cfg.rings.cpus_per_ring == 0 {
+        return Ok(Vec::new());
+    }
+    let opts = libbpf_sys::bpf_map_create_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_map_create_opts>() as libbpf_sys::size_t,
+        ..Default::default()
+    };
+    (0..cfg.rings.count)
+        .map(|group| {
+            MapHandle::create(
+                MapType::RingBuf,
+                Some(format!("events_rb{group}")),
+                0,
+                0,
+                cfg.rings.bytes,
+                &opts,
+            )
+            .with_context(|| format!("creating ring buffer {group} of {}", cfg.rings.count))
+        })
+        .collect()
+}
+
+/// Puts each ring in its group's slot of events_rings.
+fn fill_rings(skel: &DispatchSkel, rings: &[MapHandle]) -> Result<()> {
+    for (group, ring) in rings.iter().enumerate() {
+        let fd = ring.as_fd().as_raw_fd() as u32;
+        skel.maps
+            .events_rings
+            .update(
+                &(group as u32).to_ne_bytes(),
+                &fd.to_ne_bytes(),
+                MapFlags::ANY,
+            )
+            .with_context(|| format!("putting ring buffer {group} in the array of rings"))?;
+    }
+    Ok(())
 }
 
 /// One slot per filter cgroup, holding its directory's fd (the kernel keeps a reference to

@@ -270,6 +270,164 @@ fn decide_transport(
     }
 }
 
+/// How records are spread over BPF ring buffers: one ring per group of `cpus_per_ring`
+/// CPUs. One ring shared by every CPU is a ceiling on hosts with many CPUs: its lock is
+/// taken for every record, and the kernel's own ring buffer benchmark (bpf selftests'
+/// bench ringbuf) falls from about 11 M records/s with one producer to 2-3 M/s with 2 to
+/// 52 producers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rings {
+    /// CPUs that share a ring; 0: one ring (events_rb) for every CPU.
+    pub cpus_per_ring: u32,
+    /// Rings the reader reads.
+    pub count: u32,
+    /// Bytes of each ring.
+    pub bytes: u32,
+}
+
+/// Up to this many CPUs one ring serves them all: a few producers cost the ring's lock
+/// little next to what one reader can format (about 4 M records/s), and a single ring keeps
+/// every record of the session in one order.
+const ONE_RING_CPUS: u32 = 4;
+/// Above ONE_RING_CPUS, groups of 2 CPUs per ring (Falco's default) while that makes at
+/// most this many rings; larger groups beyond. Each ring gets an equal part of
+/// --ringbuf-bytes, so more rings mean smaller ones, which a burst on one CPU fills sooner:
+/// 16 rings keep 256 KiB each out of the default 4 MiB, and a reader polls them all.
+const MAX_RINGS: u32 = 16;
+
+impl Rings {
+    /// One ring of `bytes` for every CPU.
+    pub fn single(bytes: u32) -> Rings {
+        Rings {
+            cpus_per_ring: 0,
+            count: 1,
+            bytes,
+        }
+    }
+
+    /// What `plan.rings` says: the number of rings (null with the perf buffer).
+    pub fn json(&self) -> serde_json::Value {
+        json!(self.count)
+    }
+}
+
+/// CPUs per ring by default for a host with `cpus` CPUs (see ONE_RING_CPUS, MAX_RINGS).
+pub fn default_ring_cpus(cpus: u32) -> u32 {
+    if cpus <= ONE_RING_CPUS {
+        cpus.max(1)
+    } else {
+        cpus.div_ceil(MAX_RINGS).max(2)
+    }
+}
+
+/// The rings for `cpus` possible CPUs, `requested` CPUs per ring (--ring-cpus) or the
+/// default, `total` bytes (--ringbuf-bytes) split among them; `sharding` is the trial of
+/// ring buffers inside a map of maps. A kernel that refuses them gets one ring, and the
+/// note says so.
+pub fn choose_rings(
+    cpus: u32,
+    requested: Option<u32>,
+    total: u32,
+    sharding: impl FnOnce() -> Trial,
+) -> (Rings, Option<String>) {
+    let per_ring = requested.unwrap_or_else(|| default_ring_cpus(cpus)).max(1);
+    let count = cpus.max(1).div_ceil(per_ring);
+    if count <= 1 {
+        return (Rings::single(total), None);
+    }
+    let why = match sharding() {
+        Trial::Works => {
+            let rings = Rings {
+                cpus_per_ring: per_ring,
+                count,
+                bytes: ring_share(total, count),
+            };
+            return (rings, None);
+        }
+        Trial::Missing => "the kernel refuses them".to_string(),
+        Trial::Denied(e) => e.desc().to_string(),
+        Trial::Unknown => "the trial was inconclusive".to_string(),
+    };
+    let note = format!(
+        "ring buffers inside a map of maps are not usable here ({why}): one ring for all \
+         {cpus} CPUs instead of {count}"
+    );
+    (Rings::single(total), Some(note))
+}
+
+/// Each ring's part of `total`: a power of two (the kernel wants one) of at least a page,
+/// so the rings together never take more than `total` unless each is down to one page.
+fn ring_share(total: u32, count: u32) -> u32 {
+    let page = page_size();
+    let share = total / count.max(1);
+    if share < page {
+        return page;
+    }
+    1 << (31 - share.leading_zeros())
+}
+
+fn page_size() -> u32 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .unwrap_or(4096) as u32
+}
+
+/// A ring buffer as the inner map of an array of maps, created and closed: what sharded
+/// rings need. The kernel checks the inner map when the outer map is created (a map type
+/// without map_meta_equal is refused there).
+pub fn sharding_trial() -> Trial {
+    Trial::of(try_ringbuf_in_map(page_size()))
+}
+
+/// The possible CPUs: a CPU's number is always below it, so every CPU has its group's ring.
+pub fn possible_cpus() -> Result<u32> {
+    let n = libbpf_rs::num_possible_cpus().context("counting the possible CPUs")?;
+    u32::try_from(n).context("counting the possible CPUs")
+}
+
+/// A ring buffer of `ring_bytes` created, then an array of maps with it as the inner map,
+/// both closed at once. Err is the errno.
+fn try_ringbuf_in_map(ring_bytes: u32) -> Result<(), nix::errno::Errno> {
+    use std::os::fd::FromRawFd;
+    let created = |fd: i32| {
+        if fd < 0 {
+            return Err(nix::errno::Errno::from_raw(-fd));
+        }
+        // SAFETY: fd was just returned to us and nothing else owns it.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    };
+    // SAFETY: a plain system call wrapper; no name, no options.
+    let ring = created(unsafe {
+        libbpf_sys::bpf_map_create(
+            libbpf_sys::BPF_MAP_TYPE_RINGBUF,
+            std::ptr::null(),
+            0,
+            0,
+            ring_bytes,
+            std::ptr::null(),
+        )
+    })?;
+    let opts = libbpf_sys::bpf_map_create_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_map_create_opts>() as libbpf_sys::size_t,
+        inner_map_fd: ring.as_raw_fd() as u32,
+        ..Default::default()
+    };
+    // SAFETY: as above; opts is read during the call only. The outer map is closed when
+    // dropped, right away.
+    created(unsafe {
+        libbpf_sys::bpf_map_create(
+            libbpf_sys::BPF_MAP_TYPE_ARRAY_OF_MAPS,
+            std::ptr::null(),
+            4,
+            4,
+            1,
+            &opts,
+        )
+    })
+    .map(drop)
+}
+
 /// The dispatchers to try, in order.
 pub fn dispatch_order(choice: DispatchChoice) -> &'static [Dispatch] {
     match choice {
@@ -294,6 +452,8 @@ pub struct Plan {
     pub btf: BtfSource,
     /// With --results or --count.
     pub exit: Option<ExitHook>,
+    /// The ring buffers (with the ring buffer transport).
+    pub rings: Option<Rings>,
     pub fallbacks: Vec<String>,
 }
 
@@ -305,6 +465,7 @@ impl Plan {
             "transport": self.transport.name(),
             "btf": self.btf.name(),
             "exit": self.exit.map(ExitHook::name),
+            "rings": self.rings.map(|r| r.json()),
         })
     }
 }
@@ -432,11 +593,13 @@ mod tests {
             transport: Transport::Perf,
             btf: BtfSource::Embedded,
             exit: Some(ExitHook::RawTp),
+            rings: None,
             fallbacks: vec![],
         };
         assert_eq!(
             plan.json(),
-            json!({"dispatch": "inline", "transport": "perf", "btf": "embedded", "exit": "raw_tp"})
+            json!({"dispatch": "inline", "transport": "perf", "btf": "embedded", "exit": "raw_tp",
+                   "rings": null})
         );
     }
 
@@ -533,5 +696,54 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(exit::code_of(&err.last), 4);
+    }
+
+    #[test]
+    fn rings_by_cpu_count() {
+        assert_eq!(default_ring_cpus(1), 1);
+        assert_eq!(default_ring_cpus(4), 4, "up to 4 CPUs: one ring");
+        assert_eq!(default_ring_cpus(8), 2);
+        assert_eq!(default_ring_cpus(32), 2);
+        assert_eq!(default_ring_cpus(64), 4);
+        assert_eq!(default_ring_cpus(128), 8, "at most 16 rings");
+        let mib4 = 4 << 20;
+        let works = || Trial::Works;
+        assert_eq!(
+            choose_rings(2, None, mib4, works),
+            (Rings::single(mib4), None)
+        );
+        let (r, note) = choose_rings(8, None, mib4, works);
+        assert_eq!(
+            (r.cpus_per_ring, r.count, r.bytes, note),
+            (2, 4, 1 << 20, None)
+        );
+        let (r, _) = choose_rings(2, Some(1), mib4, works);
+        assert_eq!((r.cpus_per_ring, r.count, r.bytes), (1, 2, 2 << 20));
+        let (r, _) = choose_rings(6, Some(4), mib4, works);
+        assert_eq!((r.count, r.bytes), (2, 2 << 20));
+        let (r, _) = choose_rings(6, Some(1), mib4, works);
+        assert_eq!(r.bytes, 1 << 19, "a power of two, the total not exceeded");
+        assert_eq!(choose_rings(8, Some(8), mib4, works).0, Rings::single(mib4));
+        assert_eq!(
+            choose_rings(8, Some(100), mib4, works).0,
+            Rings::single(mib4)
+        );
+    }
+
+    #[test]
+    fn rings_fall_back_to_one_when_the_kernel_refuses_them() {
+        let (r, note) = choose_rings(8, None, 1 << 22, || Trial::Missing);
+        assert_eq!(r, Rings::single(1 << 22));
+        let note = note.expect("a fallback note");
+        assert!(
+            note.contains("one ring for all 8 CPUs instead of 4"),
+            "{note}"
+        );
+        let mut asked = false;
+        let _ = choose_rings(2, None, 1 << 22, || {
+            asked = true;
+            Trial::Works
+        });
+        assert!(!asked, "one ring needs no trial");
     }
 }

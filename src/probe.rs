@@ -25,6 +25,18 @@ fn trial_load(cfg: &LoadConfig, dispatch: Dispatch) -> Result<(), String> {
         .map_err(|e| exit::one_line(&e))
 }
 
+/// The rings the logger would use with its default options (--ring-cpus unset, 4 MiB);
+/// a kernel that refuses sharded rings adds its fallback note.
+fn default_rings(transport: plan::Transport, fallbacks: &mut Vec<String>) -> Option<plan::Rings> {
+    if transport != plan::Transport::RingBuf {
+        return None;
+    }
+    let cpus = plan::possible_cpus().ok()?;
+    let (rings, note) = plan::choose_rings(cpus, None, 4 << 20, plan::sharding_trial);
+    fallbacks.extend(note);
+    Some(rings)
+}
+
 /// The host's cgroup layout and what the cgroup options can do on it; an error object
 /// when /proc/self/mountinfo cannot be read.
 fn cgroups_report() -> serde_json::Value {
@@ -106,6 +118,7 @@ pub fn report(args: &KernelArgs) -> (serde_json::Value, i32) {
                             btf: btf.source,
                             // What --results and --count would use.
                             exit: Some(plan::choose_exit_hook(btf)),
+                            rings: default_rings(transport, &mut fallbacks),
                             fallbacks: fallbacks.clone(),
                         }
                         .json();
@@ -258,11 +271,12 @@ pub fn human(report: &serde_json::Value) -> String {
             &mut s,
             "plan",
             format!(
-                "dispatch={} transport={} btf={} exit={}",
+                "dispatch={} transport={} btf={} exit={} rings={}",
                 show(get("/plan/dispatch")),
                 show(get("/plan/transport")),
                 show(get("/plan/btf")),
-                show(get("/plan/exit"))
+                show(get("/plan/exit")),
+                show(get("/plan/rings"))
             ),
         ),
         None => line(

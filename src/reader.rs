@@ -158,6 +158,8 @@ impl Default for Pace {
 pub enum Reader<'a> {
     Ring {
         rb: RingBuffer<'a>,
+        /// How many rings `rb` reads (one per group of CPUs, or one for all).
+        rings: usize,
         pace: Cell<Pace>,
         stats: Cell<WaitStats>,
     },
@@ -168,25 +170,29 @@ pub enum Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    /// A reader of the BPF ring buffer `map`.
-    pub fn ring(map: &'a dyn MapCore, delivery: &SharedDelivery) -> Result<Reader<'a>> {
-        let d = delivery.clone();
+    /// A reader of the BPF ring buffers `maps`, all on one epoll (libbpf's ring_buffer
+    /// with one ring per map, in this order).
+    pub fn ring(maps: &[&'a dyn MapCore], delivery: &SharedDelivery) -> Result<Reader<'a>> {
         let mut builder = RingBufferBuilder::new();
-        builder
-            .add(map, move |data: &[u8]| {
-                // A non-zero return stops libbpf's consume loop.
-                if d.borrow_mut().record(data) {
-                    0
-                } else {
-                    -1
-                }
-            })
-            .context("setting up the ring buffer reader")?;
+        for map in maps {
+            let d = delivery.clone();
+            builder
+                .add(*map, move |data: &[u8]| {
+                    // A non-zero return stops libbpf's consume loop.
+                    if d.borrow_mut().record(data) {
+                        0
+                    } else {
+                        -1
+                    }
+                })
+                .context("setting up the ring buffer reader")?;
+        }
         let rb = builder
             .build()
             .context("setting up the ring buffer reader")?;
         Ok(Reader::Ring {
             rb,
+            rings: maps.len(),
             pace: Cell::default(),
             stats: Cell::default(),
         })
@@ -214,7 +220,12 @@ impl<'a> Reader<'a> {
     /// is read again at once, and right after records came the waits are short.
     pub fn wait_and_read(&self) -> Result<()> {
         match self {
-            Reader::Ring { rb, pace, stats } => {
+            Reader::Ring {
+                rb,
+                rings,
+                pace,
+                stats,
+            } => {
                 let mut st = stats.get();
                 let p = pace.get();
                 if p.more {
@@ -237,13 +248,15 @@ impl<'a> Reader<'a> {
                     }
                 }
                 stats.set(st);
-                let n = rb.consume_raw_n(RING_BATCH);
-                if n < 0 && n != -libc::EINTR {
-                    pace.set(Pace::default());
-                    return Err(io::Error::from_raw_os_error(-n))
-                        .context("reading records from the ring buffer");
-                }
-                pace.set(p.after_read(n, ring_holds_records(rb)));
+                let read = match consume_rings(rb, *rings) {
+                    Ok(read) => read,
+                    Err(e) => {
+                        pace.set(Pace::default());
+                        return Err(e).context("reading records from the ring buffer");
+                    }
+                };
+                let holds_more = read.some_ring_full || ring_holds_records(rb, *rings);
+                pace.set(p.after_read(read.records, holds_more));
                 Ok(())
             }
             Reader::Perf { pb, stats } => {
@@ -514,14 +527,56 @@ unsafe extern "C" fn perf_event_cb(
     }
 }
 
-/// True when the (first) ring still holds committed or pending records.
-fn ring_holds_records(rb: &RingBuffer) -> bool {
+/// What one read of every ring got.
+struct RingsRead {
+    records: i32,
+    /// A ring gave a whole RING_BATCH: it may hold more.
+    some_ring_full: bool,
+}
+
+/// Reads up to RING_BATCH records from each ring in turn. Each ring has its own budget:
+/// libbpf's ring_buffer__consume_n reads the rings in order against one budget, so a ring
+/// that a storm keeps full would take all of it and starve the rings after it.
+fn consume_rings(rb: &RingBuffer, rings: usize) -> io::Result<RingsRead> {
     let ptr = rb.as_libbpf_object().as_ptr();
-    // SAFETY: ptr is the live ring_buffer of `rb`; ring 0 exists (one map was added).
-    unsafe {
-        let ring = libbpf_sys::ring_buffer__ring(ptr, 0);
-        !ring.is_null() && libbpf_sys::ring__avail_data_size(ring) > 0
+    let mut read = RingsRead {
+        records: 0,
+        some_ring_full: false,
+    };
+    for i in 0..rings {
+        // SAFETY: ptr is the live ring_buffer of `rb`, which holds `rings` rings (one per map
+        // added); ring__consume_n calls the callbacks registered for that ring.
+        let n = unsafe {
+            let ring = libbpf_sys::ring_buffer__ring(ptr, i as u32);
+            if ring.is_null() {
+                continue;
+            }
+            libbpf_sys::ring__consume_n(ring, RING_BATCH as libbpf_sys::size_t)
+        };
+        match n {
+            n if n >= 0 => {
+                read.records = read.records.saturating_add(n);
+                read.some_ring_full |= n >= RING_BATCH as i32;
+            }
+            n if n == -libc::EINTR => {}
+            n => return Err(io::Error::from_raw_os_error(-n)),
+        }
     }
+    Ok(read)
+}
+
+/// True when any ring still holds committed or pending records: the reader must not wait
+/// for a wakeup while one does, whichever ring it is.
+fn ring_holds_records(rb: &RingBuffer, rings: usize) -> bool {
+    let ptr = rb.as_libbpf_object().as_ptr();
+    (0..rings).any(|i| {
+        // SAFETY: ptr is the live ring_buffer of `rb`; ring__avail_data_size only reads the
+        // ring's positions; a ring index past the end gives NULL, checked.
+        unsafe {
+            let ring = libbpf_sys::ring_buffer__ring(ptr, i as u32);
+            !ring.is_null() && libbpf_sys::ring__avail_data_size(ring) > 0
+        }
+    })
 }
 
 fn ignore_interrupt(r: libbpf_rs::Result<()>) -> Result<()> {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use libbpf_rs::OpenObject;
+use libbpf_rs::{MapCore, OpenObject};
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use serde_json::json;
 
@@ -25,7 +25,7 @@ use crate::output::cgroup::{CgroupNames, Source};
 use crate::output::clock::Clock;
 use crate::output::{ArgvPolicy, Format, Formatting, Sink};
 use crate::pairing::{self, Pairing, PendingAtExit};
-use crate::plan::{self, Btf, Plan, Transport};
+use crate::plan::{self, Btf, Plan, Rings, Transport};
 use crate::privileges::Privileges;
 use crate::reader::{Delivery, Reader, SharedDelivery, WaitStats};
 use crate::signatures::Signatures;
@@ -50,7 +50,13 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let mut delivery = Delivery::new(setup.sink);
     delivery.pairing = setup.pairing;
     let delivery = Rc::new(RefCell::new(delivery));
-    let reader = open_reader(&attached.skel, plan.transport, args.perf_pages, &delivery)?;
+    let reader = open_reader(
+        &attached.skel,
+        &attached.rings,
+        plan.transport,
+        args.perf_pages,
+        &delivery,
+    )?;
     // Say what was chosen: on stderr in human mode, and as the start record.
     announce(
         args,
@@ -113,6 +119,9 @@ struct Setup {
     transport: Transport,
     /// Why the transport is not the one asked for, if it is not.
     transport_note: Option<String>,
+    /// With the ring buffer: how many, and why fewer than planned if so.
+    rings: Option<Rings>,
+    rings_note: Option<String>,
     sink: Sink,
     /// With --args: what the kernel reads behind the arguments (loader::arg_captures).
     arg_captures: Option<Vec<u16>>,
@@ -139,6 +148,18 @@ impl Setup {
         Privileges::read().check()?;
         let btf = plan::choose_btf(args.kernel.btf.as_deref())?;
         let (transport, transport_note) = plan::choose_transport(args.kernel.transport)?;
+        let (rings, rings_note) = match transport {
+            Transport::RingBuf => {
+                let (rings, note) = plan::choose_rings(
+                    plan::possible_cpus()?,
+                    args.ring_cpus,
+                    args.ringbuf_bytes,
+                    plan::sharding_trial,
+                );
+                (Some(rings), note)
+            }
+            Transport::Perf => (None, None),
+        };
         let format = if args.json {
             Format::Json
         } else {
@@ -168,6 +189,8 @@ impl Setup {
             btf,
             transport,
             transport_note,
+            rings,
+            rings_note,
             sink,
             arg_captures,
             results,
@@ -248,6 +271,9 @@ fn load_and_attach<'s>(
             cgroups: setup.cgroup_filter.clone(),
         },
         ringbuf_bytes: args.ringbuf_bytes,
+        rings: setup
+            .rings
+            .unwrap_or_else(|| Rings::single(args.ringbuf_bytes)),
         wakeup_every: args.ringbuf_wake_every,
         capture_argv: !args.no_argv,
         arg_captures: setup.arg_captures.clone(),
@@ -265,9 +291,11 @@ fn load_and_attach<'s>(
         transport: setup.transport,
         btf: setup.btf.source,
         exit: setup.results.map(|r| r.hook),
+        rings: setup.rings,
         fallbacks: setup
             .transport_note
             .iter()
+            .chain(&setup.rings_note)
             .cloned()
             .chain(chosen.fallbacks)
             .collect(),
@@ -277,13 +305,18 @@ fn load_and_attach<'s>(
 
 fn open_reader<'a>(
     skel: &'a DispatchSkel,
+    rings: &'a [libbpf_rs::MapHandle],
     transport: Transport,
     perf_pages: usize,
     delivery: &SharedDelivery,
 ) -> Result<Reader<'a>> {
     let maps = &skel.maps;
     match transport {
-        Transport::RingBuf => Reader::ring(&maps.events_rb, delivery),
+        Transport::RingBuf if rings.is_empty() => Reader::ring(&[&maps.events_rb], delivery),
+        Transport::RingBuf => {
+            let rings: Vec<&dyn MapCore> = rings.iter().map(|r| r as _).collect();
+            Reader::ring(&rings, delivery)
+        }
         Transport::Perf => Reader::perf(&maps.events_pb, perf_pages, delivery),
     }
 }

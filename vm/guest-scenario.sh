@@ -139,6 +139,21 @@ else
   echo "CELL embedded-btf FAIL cannot mount a tmpfs over /sys/kernel/btf"
 fi
 
+# Sharded rings (the VM has VM_SMP CPUs, 8 by default): 8 producers, one pinned to each
+# CPU, write their groups' rings at once. Each thread's records arrive in order, on its
+# CPU, and delivered + lost == seen == every call made. The default plan for 8 CPUs is 4
+# rings of 2 CPUs; --ring-cpus 3 makes 3 rings, the last one of 2 CPUs. Where the kernel
+# refuses ring buffers inside a map of maps, the plan says 1 ring and a fallback: the
+# --expect-rings check then fails and shows it.
+cpus=$(grep -c '^processor' /proc/cpuinfo)
+if [ "$cpus" = 8 ]; then
+  cell rings --rings --producers 8 --calls 20000 --expect-rings 4 --
+  cell rings-uneven --rings --producers 8 --calls 20000 --expect-rings 3 -- --ring-cpus 3
+else
+  echo "CELL rings N/A $cpus CPUs, the cell needs 8 (VM_SMP=8)"
+  echo "CELL rings-uneven N/A $cpus CPUs, the cell needs 8 (VM_SMP=8)"
+fi
+
 # Last, because it cannot be undone: lockdown raised to confidentiality at run time must
 # give the clear error (exit 4), not a libbpf dump.
 echo "VM-CELL-START lockdown"

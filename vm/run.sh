@@ -18,6 +18,7 @@
 #   VM_JOBS          VMs at once (default 2)
 #   VM_TIMEOUT       seconds before a VM counts as hung and is killed (default 120)
 #   VM_CELL_TIMEOUT  seconds before one cell's binary is stopped inside the VM (default 60)
+#   VM_SMP           CPUs of each VM (default 8; the rings cells want 8)
 #   VM_APPEND        extra kernel command line words (NAME=VALUE ones reach the scenario's
 #                    environment)
 # Writes $VM_OUT/results.md (the kernel x cell table), $VM_OUT/results.json and the
@@ -47,7 +48,7 @@ jobs_max=${VM_JOBS:-2}
 vm_timeout=${VM_TIMEOUT:-120}
 cell_timeout=${VM_CELL_TIMEOUT:-60}
 # The verdicts every kernel must give, in table order (vm/guest-scenario.sh prints them).
-cells=(probe auto forced-tail skip-others inline perf args results cgroup cgroup-v1 embedded-btf results-rawtp lockdown)
+cells=(probe auto forced-tail skip-others inline perf args results cgroup cgroup-v1 embedded-btf results-rawtp rings rings-uneven lockdown)
 
 # Tools: installed with apt when missing (CI starts from a bare Debian 12).
 apt_updated=0

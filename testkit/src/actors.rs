@@ -129,11 +129,15 @@ fn arg_after(args: &[String], flag: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// `--calls N [--phases P] [--pin CPU]`: P times, wait for a byte and make N getppid calls;
-/// then exit_group. Nothing else (loss accounting).
+/// `--calls N [--phases P] [--pin CPU] [--comm NAME]`: P times, wait for a byte and make N
+/// getppid calls; then exit_group. Nothing else (loss accounting). NAME lets a logger's
+/// --comm filter select several of these actors at once.
 pub fn calls(args: &[String]) -> ! {
     let n = arg_after(args, "--calls").unwrap_or(0);
     let phases = arg_after(args, "--phases").unwrap_or(1);
+    if let Some(i) = args.iter().position(|a| a == "--comm") {
+        set_comm(args.get(i + 1).map_or(&b""[..], |c| c.as_bytes()));
+    }
     if let Some(cpu) = arg_after(args, "--pin") {
         unsafe {
             let mut set: libc::cpu_set_t = std::mem::zeroed();

@@ -24,6 +24,7 @@ pub mod containers;
 pub mod fixtures;
 pub mod logger;
 pub mod results;
+pub mod rings;
 pub mod skip;
 pub mod storm;
 

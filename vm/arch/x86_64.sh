@@ -16,5 +16,9 @@ DEFAULT_KERNELS="5.10 6.1 6.12 newest"
 # QEMU under TCG, always: /dev/kvm exists on the build machines but hangs.
 QEMU=qemu-system-x86_64
 QEMU_PACKAGE=qemu-system-x86
-QEMU_ARGS=(-accel tcg -cpu max -smp 1 -m 768)
+# VM_SMP CPUs (default 8): the sharded-ring cells need several groups of CPUs. One TCG
+# thread runs them all in turn (thread=single): with a host thread per vCPU, the newest
+# kernel sometimes died early in boot on an int3 left by its own code patching (the other
+# vCPUs ran the half-patched code), and the VMs no longer take more host cores than one.
+QEMU_ARGS=(-accel tcg,thread=single -cpu max -smp "${VM_SMP:-8}" -m 768)
 CONSOLE=ttyS0

@@ -25,6 +25,15 @@
 //!
 //!   --calls N [--phases P] [--pin CPU]   P times: wait for a byte, make N getppid calls;
 //!                                        then exit_group. Nothing else (loss accounting).
+//!   --calls N ... --comm NAME            the same, under the comm NAME
+//!
+//!   tailcall-logger-scenario --rings --logger PATH --label NAME --producers P --calls N \
+//!       [--expect-rings R] [-- LOGGER_ARGS...]
+//!
+//! is a storm on several CPUs at once (testkit::rings): P actors pinned to CPUs 0..P, N
+//! calls each, every record in order per thread, delivered + lost == generated, and the
+//! plan has R rings.
+//!
 //!   --hostile PATH                       sets a hostile comm, then execs PATH with hostile argv
 //!   --faults                             execs with unreadable or oversized arguments
 //!   --act-args DIR [--probes]            known calls whose arguments `--args` must show
@@ -43,7 +52,7 @@ use nix::sys::signal::Signal;
 use serde_json::Value;
 use tailcall_logger_testkit::fixtures::{CHILD_COMM, EXEC_ARGV, EXEC_MARK};
 use tailcall_logger_testkit::Logger;
-use tailcall_logger_testkit::{actors, args, cgroups, results};
+use tailcall_logger_testkit::{actors, args, cgroups, results, rings};
 
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 const CHILD_TIMEOUT: Duration = Duration::from_secs(30);
@@ -437,6 +446,12 @@ fn main() -> ExitCode {
             }
         },
         Some("--calls") => actors::calls(&std::env::args().collect::<Vec<_>>()),
+        _ if std::env::args()
+            .take_while(|a| a != "--")
+            .any(|a| a == "--rings") =>
+        {
+            return rings::cell(&std::env::args().skip(1).collect::<Vec<_>>())
+        }
         Some("--hostile") => actors::hostile(std::env::args_os().nth(2).unwrap_or_default()),
         Some("--faults") => actors::faults(),
         Some("--act-results") => {
