@@ -14,17 +14,10 @@ use serde_json::Value;
 use tailcall_logger_testkit::results::{
     expected_calls, MISSING, RESULTS_COMM, SLEEP_NS, THREADS_COMM,
 };
-use tailcall_logger_testkit::ReportingActor;
 use tailcall_logger_testkit::{bins, parse_lines, require_bpf, require_tool, tempdir, Bins};
+use tailcall_logger_testkit::{one_at_a_time, ReportingActor};
 
 const BINS: Bins = bins!();
-
-/// The tests here select their actors by command name: one at a time.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// What one traced run of an actor gave.
 struct Run {

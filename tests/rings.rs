@@ -40,6 +40,7 @@ fn storm(logger_args: &[&str], rings: u64) -> String {
 #[test]
 fn two_rings_two_producers_keep_order_and_accounting() {
     require_bpf!();
+    let _serial = tailcall_logger_testkit::one_at_a_time();
     if std::thread::available_parallelism().map_or(0, |n| n.get()) < 2 {
         eprintln!("skipped: needs two CPUs");
         return;
@@ -50,6 +51,7 @@ fn two_rings_two_producers_keep_order_and_accounting() {
 #[test]
 fn one_ring_two_producers_keep_order_and_accounting() {
     require_bpf!();
+    let _serial = tailcall_logger_testkit::one_at_a_time();
     if std::thread::available_parallelism().map_or(0, |n| n.get()) < 2 {
         eprintln!("skipped: needs two CPUs");
         return;
@@ -63,6 +65,7 @@ fn one_ring_two_producers_keep_order_and_accounting() {
 #[test]
 fn two_small_rings_lose_records_and_count_every_one() {
     require_bpf!();
+    let _serial = tailcall_logger_testkit::one_at_a_time();
     if std::thread::available_parallelism().map_or(0, |n| n.get()) < 2 {
         eprintln!("skipped: needs two CPUs");
         return;

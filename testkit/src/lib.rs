@@ -34,3 +34,4 @@ pub use checks::{
 };
 pub use fixtures::tempdir;
 pub use logger::{run_logger, wait_exit, Logger};
+pub use skip::one_at_a_time;

@@ -89,6 +89,13 @@ macro_rules! require_tool {
     };
 }
 
+/// Tests that select their processes by command name must not overlap (cargo runs the
+/// tests of a file on several threads unless told otherwise): hold this while tracing.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
