@@ -446,12 +446,6 @@ fn main() -> ExitCode {
             }
         },
         Some("--calls") => actors::calls(&std::env::args().collect::<Vec<_>>()),
-        _ if std::env::args()
-            .take_while(|a| a != "--")
-            .any(|a| a == "--rings") =>
-        {
-            return rings::cell(&std::env::args().skip(1).collect::<Vec<_>>())
-        }
         Some("--hostile") => actors::hostile(std::env::args_os().nth(2).unwrap_or_default()),
         Some("--faults") => actors::faults(),
         Some("--act-results") => {
@@ -469,6 +463,14 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             };
             actors::act_args(dir, args.iter().any(|a| a == "--probes"))
+        }
+        // Looked for among every argument, as OS strings: an actor's argument may not be
+        // UTF-8 (--hostile's path), and std::env::args() would panic on it.
+        _ if std::env::args_os()
+            .take_while(|a| a != "--")
+            .any(|a| a == "--rings") =>
+        {
+            return rings::cell(&std::env::args().skip(1).collect::<Vec<_>>());
         }
         _ => {}
     }
