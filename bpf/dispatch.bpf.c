@@ -22,6 +22,11 @@ _Static_assert(ARG_MAX_LEN == 256, "handle_exec detects a full argument with n >
 
 /* Set by userspace before load (frozen rodata: the verifier prunes the dead branches). */
 const volatile __u32 self_tgid = 0;          /* the logger itself; 0 = none */
+/* The logger runs in a pid namespace of its own (a container): self_tgid is its pid there,
+ * and the namespace (device, inode of /proc/self/ns/pid) is where to ask for it. */
+const volatile bool self_in_pidns = false;
+const volatile __u64 self_ns_dev = 0;
+const volatile __u64 self_ns_ino = 0;
 const volatile __u32 filter_tgid = 0;        /* 0 = every process */
 const volatile bool filter_by_uid = false;
 const volatile __u32 filter_uid = 0;
@@ -187,6 +192,20 @@ static __always_inline bool in_filtered_cgroup(void)
  * is deliberate: it is what makes the tail-call dispatcher need "tail calls with
  * subprograms" support, which auto mode probes by a trial load (arm64 before 6.0 lacks it).
  */
+/* Whether the current task is the logger itself. In a pid namespace of its own, the host
+ * tgid of every task would never match the logger's own pid: ask for the task's pid in the
+ * logger's namespace instead (an error for tasks outside it). */
+static __always_inline bool is_self(__u32 tgid)
+{
+	if (self_in_pidns) {
+		struct bpf_pidns_info ns = {};
+
+		return bpf_get_ns_current_pid_tgid(self_ns_dev, self_ns_ino, &ns, sizeof(ns)) == 0 &&
+		       ns.tgid == self_tgid;
+	}
+	return self_tgid && tgid == self_tgid;
+}
+
 static __noinline int wanted(void)
 {
 	__u64 id;
@@ -198,7 +217,7 @@ static __noinline int wanted(void)
 		return 0;
 	id = bpf_get_current_pid_tgid();
 	tgid = id >> 32;
-	if (self_tgid && tgid == self_tgid)
+	if (is_self(tgid))
 		return 0;
 	if (filter_tgid && tgid != filter_tgid)
 		return 0;
@@ -250,7 +269,7 @@ static __always_inline bool in_compat_syscall(void)
 static __always_inline int admitted(void)
 {
 	if (!filter_tgid && !filter_by_uid && !filter_by_comm && !filter_cgroups)
-		return !self_tgid || (bpf_get_current_pid_tgid() >> 32) != self_tgid;
+		return !is_self(bpf_get_current_pid_tgid() >> 32);
 	return wanted();
 }
 

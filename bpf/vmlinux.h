@@ -71,6 +71,11 @@ enum {
 	BPF_RB_AVAIL_DATA = 0,
 };
 
+struct bpf_pidns_info {
+	__u32 pid;
+	__u32 tgid;
+};
+
 /* The context of a raw tracepoint: for sys_enter, args[0] is the task's struct pt_regs *
  * and args[1] the syscall number. */
 struct bpf_raw_tracepoint_args {

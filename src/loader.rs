@@ -146,6 +146,16 @@ pub fn key_traits(table: &HandlerTable) -> Vec<u8> {
         .collect()
 }
 
+/// (device, inode) of this process's pid namespace when it is not the host's (the initial
+/// namespace has the kernel's fixed inode PROC_PID_INIT_INO): there the kernel side knows
+/// the logger by its pid in that namespace, not by its host pid.
+fn own_pid_namespace() -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    const PROC_PID_INIT_INO: u64 = 0xEFFFFFFC;
+    let ns = std::fs::metadata("/proc/self/ns/pid").ok()?;
+    (ns.ino() != PROC_PID_INIT_INO).then(|| (ns.dev(), ns.ino()))
+}
+
 /// A loaded object whose dispatcher is attached: tracing until the links are dropped (the
 /// entry link first, so nothing new arrives while the maps are still read).
 pub struct Attached<'obj> {
@@ -289,6 +299,11 @@ fn load_with_rings<'obj>(
         .context("the BPF object has no .rodata")?;
     let f = &cfg.filters;
     rodata.self_tgid = f.exclude_tgid.unwrap_or(0);
+    if let (Some(_), Some((dev, ino))) = (f.exclude_tgid, own_pid_namespace()) {
+        rodata.self_in_pidns = true;
+        rodata.self_ns_dev = dev;
+        rodata.self_ns_ino = ino;
+    }
     rodata.filter_tgid = f.pid.unwrap_or(0);
     rodata.filter_by_uid = f.uid.is_some();
     rodata.filter_uid = f.uid.unwrap_or(0);

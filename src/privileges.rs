@@ -195,6 +195,24 @@ impl Privileges {
         missing
     }
 
+    /// In a pid namespace other than the host's the kernel side still leaves the logger out
+    /// (it asks for each task's pid in the logger's namespace: loader.rs), and records carry
+    /// host pids. Writing to stdout there is refused: that is a container started without
+    /// the host's pid namespace, which the DaemonSet requires (hostPID), so the mistake shows
+    /// at once. A service in a private pid namespace writing to a file (systemd-nspawn, a
+    /// unit's PrivatePIDs) runs.
+    pub fn check_output(&self, to_stdout: bool) -> Result<()> {
+        if self.pid_namespace && to_stdout {
+            return Err(Failure::err(
+                Code::Privilege,
+                "running in a pid namespace other than the host's and writing to stdout: run it \
+                 in the host's (Kubernetes hostPID: true, podman/docker --pid=host), or write to \
+                 a file with --output",
+            ));
+        }
+        Ok(())
+    }
+
     /// Refuses early, with the reason, when loading cannot work.
     pub fn check(&self) -> Result<()> {
         if self.user_namespace {
@@ -202,14 +220,6 @@ impl Privileges {
                 Code::Privilege,
                 "running inside a user namespace: BPF needs CAP_BPF and CAP_PERFMON (or root) \
                  in the initial user namespace",
-            ));
-        }
-        if self.pid_namespace {
-            return Err(Failure::err(
-                Code::Privilege,
-                "running in a pid namespace other than the host's: records carry host pids and \
-                 the logger could not leave its own out; run it in the host's (Kubernetes \
-                 hostPID: true, podman/docker --pid=host)",
             ));
         }
         let missing = self.missing();
@@ -314,7 +324,9 @@ mod tests {
             pid_namespace: true,
             ..Default::default()
         };
-        let err = pidns.check().unwrap_err();
+        assert!(pidns.check().is_ok());
+        assert!(pidns.check_output(false).is_ok());
+        let err = pidns.check_output(true).unwrap_err();
         assert_eq!(crate::exit::code_of(&err), 3);
         assert!(err.to_string().contains("hostPID: true"));
         let locked = Privileges {

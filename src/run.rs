@@ -145,7 +145,9 @@ impl Setup {
         let argv_policy = ArgvPolicy::new(&args.redact)?;
         let layout = Layout::detect()?;
         let cgroup_filter = cgroups::filter_targets(&layout, &args.cgroup, &args.container)?;
-        Privileges::read().check()?;
+        let privileges = Privileges::read();
+        privileges.check()?;
+        privileges.check_output(args.output.is_none())?;
         let btf = plan::choose_btf(args.kernel.btf.as_deref())?;
         let (transport, transport_note) = plan::choose_transport(args.kernel.transport)?;
         let (rings, rings_note) = match transport {
