@@ -146,8 +146,10 @@ impl Setup {
         let layout = Layout::detect()?;
         let cgroup_filter = cgroups::filter_targets(&layout, &args.cgroup, &args.container)?;
         let privileges = Privileges::read();
-        privileges.check()?;
+        // The pid namespace first: a container started without the host's says so before
+        // its seccomp profile or capabilities are looked at.
         privileges.check_output(args.output.is_none())?;
+        privileges.check()?;
         let btf = plan::choose_btf(args.kernel.btf.as_deref())?;
         let (transport, transport_note) = plan::choose_transport(args.kernel.transport)?;
         let (rings, rings_note) = match transport {
