@@ -63,6 +63,10 @@ fn records_of(lines: &[String], pid: u32) -> Vec<(String, Value)> {
         })
         .filter(|(_, v): &(String, Value)| v["type"] == "syscall" && v["pid"] == pid)
         .collect();
+    // The perf transport hands records over per CPU: a thread that moved between CPUs has
+    // its records out of order across buffers. Each carries its entry time (README: sort by
+    // ktime_ns).
+    recs.sort_by_key(|(_, v)| v["ktime_ns"].as_u64().unwrap_or(0));
     let first = recs
         .iter()
         .position(|(_, v)| v["syscall"] != "read")
