@@ -184,7 +184,7 @@ pub struct RunArgs {
     pub ringbuf_bytes: u32,
 
     /// CPUs that share one ring buffer (default: one ring up to 4 CPUs, then groups of 2 or
-    /// more, at most 16 rings); the rings split --ringbuf-bytes between them
+    /// more, at most 16 rings); the rings share the ring memory (4 MiB) between them
     #[arg(long, value_name = "N", value_parser = parse_ring_cpus)]
     pub ring_cpus: Option<u32>,
 
