@@ -82,22 +82,33 @@ fn header_of(data: &[u8]) -> Option<record_header> {
     Some(h)
 }
 
-/// The outcome record's contents, when `data` is one (a HANDLER_RESULT record).
-pub fn call_result(data: &[u8]) -> Option<CallResult> {
-    let h = header_of(data)?;
-    (u32::from(h.kind) == handler_kind::HANDLER_RESULT.0).then(|| CallResult {
-        call: (h.tid, h.ktime_ns),
-        outcome: Outcome::from_header(&h),
-        filtered: u32::from(h.flags) & record_flags::RECORD_FILTERED.0 != 0,
-    })
+/// What a record is to the pairing of --results, from one read of its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairingRole {
+    /// An outcome record (HANDLER_RESULT).
+    Result(CallResult),
+    /// An entry record whose outcome follows: its (tid, ktime_ns).
+    AwaitsResult((u32, u64)),
+    /// Anything else: shown as it is.
+    Alone,
 }
 
-/// (tid, ktime_ns) when `data` is an entry record whose outcome follows in a
-/// HANDLER_RESULT record.
-pub fn awaits_result(data: &[u8]) -> Option<(u32, u64)> {
-    let h = header_of(data)?;
-    let awaits = u32::from(h.flags) & record_flags::RECORD_AWAITS_RESULT.0 != 0;
-    (awaits && u32::from(h.kind) != handler_kind::HANDLER_RESULT.0).then_some((h.tid, h.ktime_ns))
+pub fn pairing_role(data: &[u8]) -> PairingRole {
+    let Some(h) = header_of(data) else {
+        return PairingRole::Alone;
+    };
+    let flag = |f: record_flags| u32::from(h.flags) & f.0 != 0;
+    if u32::from(h.kind) == handler_kind::HANDLER_RESULT.0 {
+        PairingRole::Result(CallResult {
+            call: (h.tid, h.ktime_ns),
+            outcome: Outcome::from_header(&h),
+            filtered: flag(record_flags::RECORD_FILTERED),
+        })
+    } else if flag(record_flags::RECORD_AWAITS_RESULT) {
+        PairingRole::AwaitsResult((h.tid, h.ktime_ns))
+    } else {
+        PairingRole::Alone
+    }
 }
 
 /// Writes `outcome` into a record's header (an entry record paired with its result, or a

@@ -10,7 +10,7 @@ use std::mem::{offset_of, size_of};
 use anyhow::{Context, Result};
 use libbpf_rs::{MapCore, MapFlags};
 
-use crate::events::{self, CallResult, Outcome};
+use crate::events::{self, CallResult, Outcome, PairingRole};
 use crate::skel::types::{pending, pending_state, record_flags, record_header};
 
 /// What to do with a record the buffer handed over.
@@ -51,23 +51,23 @@ impl Pairing {
 
     /// Takes one record from the buffer.
     pub fn step(&mut self, data: &[u8]) -> Step {
-        if let Some(result) = events::call_result(data) {
-            return match self.entries.remove(&result.call) {
+        match events::pairing_role(data) {
+            PairingRole::Alone => Step::Pass,
+            PairingRole::Result(result) => match self.entries.remove(&result.call) {
                 Some(entry) => self.complete(entry, result),
                 None => {
                     self.keep_early(result);
                     Step::Drop
                 }
-            };
+            },
+            PairingRole::AwaitsResult(call) => match self.early.remove(&call) {
+                Some(result) => self.complete(data.to_vec(), result),
+                None => {
+                    self.entries.insert(call, data.to_vec());
+                    Step::Wait
+                }
+            },
         }
-        let Some(call) = events::awaits_result(data) else {
-            return Step::Pass;
-        };
-        if let Some(result) = self.early.remove(&call) {
-            return self.complete(data.to_vec(), result);
-        }
-        self.entries.insert(call, data.to_vec());
-        Step::Wait
     }
 
     fn complete(&mut self, mut entry: Vec<u8>, result: CallResult) -> Step {
