@@ -11,14 +11,14 @@ use crate::fixtures::{
     EXEC_ARGV, FAULT_TARGET, HOSTILE_COMM, LONG_PATH_LEN, NOT_UTF8_NAME,
 };
 
-fn wait_for_go(fd: i32) {
+pub(crate) fn wait_for_go(fd: i32) {
     let mut byte = 0u8;
     unsafe { libc::read(fd, &mut byte as *mut u8 as *mut libc::c_void, 1) };
 }
 
 /// PR_SET_NAME without allocating (the scenario's child runs it after fork); the kernel
 /// keeps 15 bytes, as here.
-fn set_comm(comm: &[u8]) {
+pub(crate) fn set_comm(comm: &[u8]) {
     let mut name = [0u8; 16];
     let n = comm.len().min(15);
     name[..n].copy_from_slice(&comm[..n]);

@@ -18,6 +18,8 @@ use std::io::Write;
 
 use serde_json::{json, Value};
 
+use crate::actors::{set_comm, wait_for_go};
+
 /// The comm of the `--act-results` process and its children until they exec.
 pub const RESULTS_COMM: &str = "tcl-results";
 /// The missing file the actor opens and execs.
@@ -27,19 +29,9 @@ pub const SLEEP_NS: u64 = 50_000_000;
 /// The comm of the `--act-threads` and `--act-exec-thread` actors.
 pub const THREADS_COMM: &str = "tcl-threads";
 
-fn set_comm(comm: &str) {
-    let name = CString::new(comm).expect("no NUL");
-    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0) };
-}
-
 fn write_line(v: &Value) -> i64 {
     let line = format!("{v}\n");
     unsafe { libc::write(1, line.as_ptr() as *const libc::c_void, line.len()) as i64 }
-}
-
-fn wait_for_go() {
-    let mut byte = 0u8;
-    unsafe { libc::read(0, &mut byte as *mut u8 as *mut libc::c_void, 1) };
 }
 
 /// A child by a raw clone (what fork does, without the C library's bookkeeping): the child
@@ -87,7 +79,7 @@ pub fn act_results(blocker: bool) -> ! {
     let missing = CString::new(MISSING).expect("no NUL");
     let argv = [exe.as_ptr(), mark.as_ptr(), std::ptr::null()];
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
-    set_comm(RESULTS_COMM);
+    set_comm(RESULTS_COMM.as_bytes());
     // SIGCHLD blocked: under strace the child's exit would interrupt the nanosleep
     // (ERESTART_RESTARTBLOCK, then restart_syscall) instead of being ignored.
     unsafe {
@@ -97,7 +89,7 @@ pub fn act_results(blocker: bool) -> ! {
         libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
     write_line(&json!({"pid": std::process::id(), "exe": exe.to_string_lossy()}));
-    wait_for_go();
+    wait_for_go(0);
     type L = libc::c_long;
     let mut status: libc::c_int = 0;
     let sleep = libc::timespec {
@@ -192,7 +184,7 @@ pub fn expected_calls(report_line: &str) -> Vec<(String, Option<i64>, Option<Str
 /// clone() refuses CLONE_THREAD, hence the few instructions of [`blocked_thread`].
 pub fn act_threads(n: usize) -> ! {
     const STACK: usize = 4096;
-    set_comm(THREADS_COMM);
+    set_comm(THREADS_COMM.as_bytes());
     write_line(&json!({"pid": std::process::id()}));
     let stacks = unsafe {
         libc::mmap(
@@ -206,7 +198,7 @@ pub fn act_threads(n: usize) -> ! {
     } as *mut u8;
     let mut fds = [0 as libc::c_int; 2];
     unsafe { libc::pipe(fds.as_mut_ptr()) };
-    wait_for_go();
+    wait_for_go(0);
     let mut started = 0usize;
     for i in 0..n {
         let top = unsafe { stacks.add(STACK * (i + 1)) };
@@ -298,9 +290,9 @@ fn thread_flags() -> i64 {
 /// `--act-exec-thread`: thread B blocks in read, then thread A execs this program (the
 /// kernel kills B and the leader, and A takes the leader's id); A's tid is reported first.
 pub fn act_exec_thread() -> ! {
-    set_comm(THREADS_COMM);
+    set_comm(THREADS_COMM.as_bytes());
     write_line(&json!({"pid": std::process::id()}));
-    wait_for_go();
+    wait_for_go(0);
     let (tid_tx, tid_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         tid_tx
