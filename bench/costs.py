@@ -75,12 +75,12 @@ def cgroup2_mount():
     return None
 
 
-def enter_bench_cgroup(pid):
-    """Moves `pid` into BENCH_CGROUP (made now); returns its directory."""
+def enter_bench_cgroup(pid, name=BENCH_CGROUP):
+    """Moves `pid` into the cgroup `name` under the cgroup2 mount (made now); returns its directory."""
     mount = cgroup2_mount()
     if mount is None:
         raise RuntimeError("--cgroup sessions need a cgroup2 mount")
-    path = os.path.join(mount, BENCH_CGROUP)
+    path = os.path.join(mount, name)
     os.makedirs(path, exist_ok=True)
     with open(os.path.join(path, "cgroup.procs"), "w") as f:
         f.write(str(pid))

@@ -156,6 +156,39 @@ def read_counters(map_id):
     return dict(zip(COUNTERS, tot))
 
 
+def counters_by_cpu(pid):
+    """Our per-CPU counters, CPU by CPU ({cpu: {seen, emitted, dropped, ...}}), or None. The
+    map is found by its name among the maps pid holds (its value has grown past the five
+    counters fd_counters_map looks for; the first five are still these). Where records of a
+    CPU go is fixed (one ring, or its group's ring), so `dropped` per CPU is the loss per
+    producer, and per ring when every CPU has a ring of its own."""
+    for path in glob.glob(f"/proc/{pid}/fdinfo/*"):
+        text = read_text(path)
+        m = re.search(r"map_id:\s+(\d+)", text)
+        if "map_type:\t6\n" not in text or not m:
+            continue
+        show = subprocess.run(["bpftool", "map", "show", "id", m.group(1), "--json"], capture_output=True, text=True)
+        try:
+            if json.loads(show.stdout or "{}").get("name") != "counters":
+                continue
+        except ValueError:
+            continue
+        out = subprocess.run(["bpftool", "map", "lookup", "id", m.group(1), "key", "0", "0", "0", "0", "--json"],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            return None
+        by_cpu = {}
+        for v in json.loads(out.stdout).get("values", []):
+            raw = v.get("value")
+            if isinstance(raw, dict):
+                by_cpu[v["cpu"]] = {k: raw.get(k, 0) for k in COUNTERS}
+                continue
+            b = bytes(int(x, 16) for x in raw)
+            by_cpu[v["cpu"]] = {k: int.from_bytes(b[i * 8:i * 8 + 8], "little") for i, k in enumerate(COUNTERS)}
+        return by_cpu
+    return None
+
+
 def prog_names():
     out = subprocess.run(["bpftool", "prog", "show", "--json"], capture_output=True, text=True)
     try:

@@ -72,6 +72,10 @@ def run(ctx):
 
     ctx.log("3: storms")
     storms.measure(ctx, R)
+    ctx.log("3: storm distribution (the JSON storm repeated)")
+    R["storm_distribution"] = storms.distribution(ctx)
+    ctx.log("3: two producers, one ring vs a ring per CPU")
+    R["two_producers"] = storms.two_producers(ctx)
     ctx.log("5: --args, the reader under a storm")
     R["args"]["storms"] = storms.args_storms(ctx)
 

@@ -11,9 +11,10 @@ import time
 
 import peers
 from context import ARGS_SYSCALLS, STRING_SIZE
-from processes import count_lines, cpu_ns, grep_lines, perf_report, remove_files, rss_parts_kib, set_stats, \
-    vm_hwm_kib
-from tracers import Server, Tracer, delta
+from costs import enter_bench_cgroup, remove_bench_cgroup
+from processes import count_lines, counters_by_cpu, cpu_ns, grep_lines, perf_report, remove_files, \
+    rss_parts_kib, set_stats, vm_hwm_kib
+from tracers import Server, Tracer, delta, med
 
 # label, kind, extra args, output format (ours; the peers write text)
 STORMS = (("ours", "ours", (), "json"),
@@ -24,6 +25,17 @@ STORMS = (("ours", "ours", (), "json"),
           ("bcc", "bcc", (), "text"))
 # Section 5: ours with --args, JSON; the traced program calls these instead of the logged one.
 ARGS_STORMS = (ARGS_SYSCALLS["numeric"], ARGS_SYSCALLS["path"])
+# The storm distribution: the JSON storm repeated (quick mode: fewer), short storms so that
+# ten of them cost about as much as two of the main storms.
+DISTRIBUTION_RUNS = 10
+DISTRIBUTION_RUNS_QUICK = 3
+DISTRIBUTION_SECONDS = 1
+# Two producers: repetitions of each ring layout, and the cgroup both traced programs run in
+# (ours alone: its name carries the driver's pid, so another bench on the machine, whose
+# `--cgroup` sessions use BENCH_CGROUP, is never admitted by our filter nor we by its).
+PAIR_REPS = 3
+PAIR_REPS_QUICK = 1
+PAIR_CGROUP = f"tailcall-logger-bench-pair-{os.getpid()}"
 
 
 def measure(ctx, R):
@@ -52,6 +64,120 @@ def measure(ctx, R):
     ctx.log("3: highest lossless rate")
     R["storms"]["lossless"] = lossless_search(ctx, js)
     runs[0]["perf_profile"] = p.get("perf_profile")
+
+
+def distribution(ctx):
+    """Section 3's JSON storm repeated DISTRIBUTION_RUNS times: min, median and max of the
+    delivered share and rate, so that a run where delivery collapses shows (one storm, or a
+    median, would hide it), and whether each run still adds up."""
+    cfg = ctx.cfg
+    n = DISTRIBUTION_RUNS_QUICK if cfg.quick else DISTRIBUTION_RUNS
+    runs = []
+    for i in range(n):
+        s = storm(ctx, "ours", "ours", (), fmt="json", seconds=DISTRIBUTION_SECONDS)
+        runs.append({k: s[k] for k in ("generated", "generated_per_s", "delivered", "delivered_pct",
+                                       "delivered_per_s", "lost_reported", "accounted", "drain_s")})
+        ctx.log(f"  run {i + 1}/{n}: delivered {s['delivered_pct']:.1f}% ({s['delivered_per_s'] / 1e6:.2f} M/s), "
+                f"lost {s['lost_reported']}, exact={s['accounted']}")
+    return {"runs": runs, "seconds": DISTRIBUTION_SECONDS, "format": "json",
+            "delivered_pct": spread([r["delivered_pct"] for r in runs]),
+            "delivered_per_s": spread([r["delivered_per_s"] for r in runs]),
+            "generated_per_s": spread([r["generated_per_s"] for r in runs]),
+            "all_exact": all(r["accounted"] for r in runs)}
+
+
+def spread(xs):
+    """min, median and max of xs."""
+    return {"min": min(xs), "median": med(xs), "max": max(xs)} if xs else None
+
+
+def two_producers(ctx):
+    """Two traced programs, one pinned to each CPU, storm at once and the logger logs both:
+    with one ring shared by every CPU, then with a ring per CPU (`--ring-cpus 1`). What the
+    rings' layout changes when both producers write at the same time: delivery, and where the
+    losses are (per CPU, from our BPF counters; per ring when the rings are per CPU)."""
+    cfg = ctx.cfg
+    reps = PAIR_REPS_QUICK if cfg.quick else PAIR_REPS
+    cpus = os.cpu_count() or 2
+    layouts = (("one ring", cpus), ("ring per CPU", 1))
+    out = {"cpus": sorted({cfg.tracer_cpu, cfg.load_cpu}), "reader_cpu": cfg.tracer_cpu, "seconds": cfg.storm_seconds,
+           "layouts": []}
+    for label, ring_cpus in layouts:
+        runs = []
+        for i in range(reps):
+            r = pair_storm(ctx, label, ring_cpus, cfg.storm_seconds)
+            runs.append(r)
+            ctx.log(f"  {label} (--ring-cpus {ring_cpus}, {r['rings']} ring(s)) {i + 1}/{reps}: generated "
+                    f"{r['generated_per_s'] / 1e6:.2f} M/s, delivered {r['delivered_per_s'] / 1e6:.2f} M/s "
+                    f"({r['delivered_pct']:.1f}%), lost {r['lost_reported']} (by CPU {r['lost_by_cpu']}), "
+                    f"exact={r['accounted']}")
+        out["layouts"].append({"label": label, "ring_cpus": ring_cpus, "rings": runs[0]["rings"], "runs": runs,
+                               "generated_per_s": med([r["generated_per_s"] for r in runs]),
+                               "delivered_per_s": med([r["delivered_per_s"] for r in runs]),
+                               "delivered_pct": spread([r["delivered_pct"] for r in runs]),
+                               "lost": spread([r["lost_reported"] or 0 for r in runs]),
+                               "all_exact": all(r["accounted"] for r in runs)})
+    return out
+
+
+def pair_storm(ctx, label, ring_cpus, seconds):
+    """One storm of two traced programs (one per CPU of the run) under one logger with
+    `--ring-cpus ring_cpus`. Both are in a cgroup of their own, which the logger filters
+    on (one `--pid` admits one process). Per producer: generated, delivered (its records in
+    the output) and the drops counted on its CPU, read once both have stopped (drops happen
+    at reserve time, so they are final then)."""
+    cfg, logged = ctx.cfg, ctx.logged
+    srvs = [Server(ctx, cpu=c) for c in (cfg.tracer_cpu, cfg.load_cpu)]
+    cgroup = None
+    for srv in srvs:
+        cgroup = enter_bench_cgroup(srv.pid, PAIR_CGROUP)
+    extra = ["--cgroup", "/" + PAIR_CGROUP, "--ring-cpus", str(ring_cpus), "--ignore", "read,write"] + \
+        peers.logged_args("ours", logged)
+    tr = Tracer(ctx, "ours", f"pair-{ring_cpus}", extra, fmt="json", out_name=f"pair-{ring_cpus}.out")
+    try:
+        ctx.wait_quiet(f"two producers, {label}", ())
+        tr.start(srvs[0].pid)
+        set_stats(False)
+        t0 = time.perf_counter()
+        for srv in srvs:
+            srv.request(logged, 10 ** 12, 0, seconds)
+        answers = [srv.answer() for srv in srvs]
+        t_gen = time.perf_counter()
+        by_cpu = counters_by_cpu(tr.pid)
+        tr.stop()
+        t_end = time.perf_counter()
+    finally:
+        for srv in srvs:
+            srv.close()
+        if cgroup:
+            remove_bench_cgroup(cgroup)
+    producers = []
+    for srv, a in zip(srvs, answers):
+        producers.append({"cpu": srv.cpu, "generated": a["n"], "generation_s": a["elapsed_ns"] / 1e9,
+                          "generated_per_s": a["n"] / (a["elapsed_ns"] / 1e9),
+                          "delivered": count_lines(tr.out, f'"pid":{srv.pid},"tid"'),
+                          "delivered_logged": count_lines(tr.out, f'"pid":{srv.pid},"tid"', f'"syscall":"{logged}"'),
+                          "dropped_on_cpu": (by_cpu or {}).get(srv.cpu, {}).get("dropped")})
+    s = tr.summary or {}
+    gen = sum(p["generated"] for p in producers)
+    delivered = sum(p["delivered"] for p in producers)
+    lost = s.get("lost")
+    all_records = count_lines(tr.out, '"type":"syscall"')
+    res = {"label": label, "ring_cpus": ring_cpus, "rings": ((tr.start_record or {}).get("plan") or {}).get("rings"),
+           "producers": producers, "generated": gen, "delivered": delivered, "lost_reported": lost,
+           "lost_by_cpu": {str(c): v.get("dropped") for c, v in sorted((by_cpu or {}).items())},
+           "other_records": all_records - delivered,
+           # From the first request to the end of the slower producer (they start together).
+           "generation_s": t_gen - t0, "drain_s": t_end - t_gen,
+           "generated_per_s": sum(p["generated_per_s"] for p in producers),
+           "summary": s,
+           "accounted": (lost is not None and delivered + lost == gen and all_records == delivered
+                         and all(p["delivered_logged"] == p["delivered"] for p in producers))}
+    res["delivered_pct"] = 100.0 * delivered / gen if gen else None
+    res["delivered_per_s"] = delivered / (t_end - t0)
+    res["output_bytes"] = os.path.getsize(tr.out) if os.path.exists(tr.out) else 0
+    remove_files(tr.out)
+    return res
 
 
 def args_storms(ctx):

@@ -17,17 +17,27 @@ from processes import fd_counters_map, fd_progs, read_counters, read_text, remov
 
 
 class Server:
-    """The traced program, pinned to the load CPU: N calls of one syscall on request."""
+    """The traced program, pinned to the load CPU (or to `cpu`): N calls of one syscall on
+    request."""
 
-    def __init__(self, ctx):
+    def __init__(self, ctx, cpu=None):
         self.ctx = ctx
-        self.p = ctx.spawn([ctx.cfg.loop, "serve"], cpu=ctx.cfg.load_cpu, stdin=subprocess.PIPE,
+        self.cpu = ctx.cfg.load_cpu if cpu is None else cpu
+        self.p = ctx.spawn([ctx.cfg.loop, "serve"], cpu=self.cpu, stdin=subprocess.PIPE,
                            stdout=subprocess.PIPE, text=True)
         self.pid = self.p.pid
 
     def run(self, syscall, n, rate=0, maxsec=PHASE_MAXSEC):
+        self.request(syscall, n, rate, maxsec)
+        return self.answer()
+
+    def request(self, syscall, n, rate=0, maxsec=PHASE_MAXSEC):
+        """Starts a measurement without waiting for it: several traced programs then run at once."""
         self.p.stdin.write(f"{syscall} {n} {rate} {maxsec}\n")
         self.p.stdin.flush()
+
+    def answer(self):
+        """The answer to the last request (waits until the measurement is over)."""
         line = self.p.stdout.readline()
         if not line:
             raise RuntimeError("the traced program died")
