@@ -170,6 +170,8 @@ def pair_storm(ctx, label, ring_cpus, seconds):
            # From the first request to the end of the slower producer (they start together).
            "generation_s": t_gen - t0, "drain_s": t_end - t_gen,
            "generated_per_s": sum(p["generated_per_s"] for p in producers),
+           # The reader's CPU (its rusage, drain included): how much of the CPU it shares it got.
+           "reader_cpu_s": tr.cpu_s,
            "summary": s,
            "accounted": (lost is not None and delivered + lost == gen and all_records == delivered
                          and all(p["delivered_logged"] == p["delivered"] for p in producers))}
