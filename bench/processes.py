@@ -128,40 +128,8 @@ def fd_progs(pid):
 
 
 def fd_counters_map(pid):
-    """Our per-CPU counters map (5 x u64 per CPU) among the maps pid holds."""
-    for path in glob.glob(f"/proc/{pid}/fdinfo/*"):
-        text = read_text(path)
-        if "map_type:\t6\n" in text and "value_size:\t40\n" in text:
-            m = re.search(r"map_id:\s+(\d+)", text)
-            if m:
-                return int(m.group(1))
-    return None
-
-
-def read_counters(map_id):
-    out = subprocess.run(["bpftool", "map", "lookup", "id", str(map_id), "key", "0", "0", "0", "0", "--json"],
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        return None
-    data = json.loads(out.stdout)
-    tot = [0] * 5
-    for v in data.get("values", []):
-        raw = v.get("value")
-        if isinstance(raw, dict):
-            vals = [raw.get(k, 0) for k in COUNTERS]
-        else:
-            b = bytes(int(x, 16) for x in raw)
-            vals = [int.from_bytes(b[i * 8:i * 8 + 8], "little") for i in range(5)]
-        tot = [a + b for a, b in zip(tot, vals)]
-    return dict(zip(COUNTERS, tot))
-
-
-def counters_by_cpu(pid):
-    """Our per-CPU counters, CPU by CPU ({cpu: {seen, emitted, dropped, ...}}), or None. The
-    map is found by its name among the maps pid holds (its value has grown past the five
-    counters fd_counters_map looks for; the first five are still these). Where records of a
-    CPU go is fixed (one ring, or its group's ring), so `dropped` per CPU is the loss per
-    producer, and per ring when every CPU has a ring of its own."""
+    """The id of our per-CPU `counters` map among the maps pid holds, found by its name (its
+    value has grown over time; the first five u64 are COUNTERS), or None."""
     for path in glob.glob(f"/proc/{pid}/fdinfo/*"):
         text = read_text(path)
         m = re.search(r"map_id:\s+(\d+)", text)
@@ -169,24 +137,44 @@ def counters_by_cpu(pid):
             continue
         show = subprocess.run(["bpftool", "map", "show", "id", m.group(1), "--json"], capture_output=True, text=True)
         try:
-            if json.loads(show.stdout or "{}").get("name") != "counters":
-                continue
+            if json.loads(show.stdout or "{}").get("name") == "counters":
+                return int(m.group(1))
         except ValueError:
             continue
-        out = subprocess.run(["bpftool", "map", "lookup", "id", m.group(1), "key", "0", "0", "0", "0", "--json"],
-                             capture_output=True, text=True)
-        if out.returncode != 0:
-            return None
-        by_cpu = {}
-        for v in json.loads(out.stdout).get("values", []):
-            raw = v.get("value")
-            if isinstance(raw, dict):
-                by_cpu[v["cpu"]] = {k: raw.get(k, 0) for k in COUNTERS}
-                continue
-            b = bytes(int(x, 16) for x in raw)
-            by_cpu[v["cpu"]] = {k: int.from_bytes(b[i * 8:i * 8 + 8], "little") for i, k in enumerate(COUNTERS)}
-        return by_cpu
     return None
+
+
+def read_counters_by_cpu(map_id):
+    """{cpu: {counter: value}} of the counters map `map_id`, or None."""
+    out = subprocess.run(["bpftool", "map", "lookup", "id", str(map_id), "key", "0", "0", "0", "0", "--json"],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        return None
+    by_cpu = {}
+    for v in json.loads(out.stdout).get("values", []):
+        raw = v.get("value")
+        if isinstance(raw, dict):
+            by_cpu[v["cpu"]] = {k: raw.get(k, 0) for k in COUNTERS}
+            continue
+        b = bytes(int(x, 16) for x in raw)
+        by_cpu[v["cpu"]] = {k: int.from_bytes(b[i * 8:i * 8 + 8], "little") for i, k in enumerate(COUNTERS)}
+    return by_cpu
+
+
+def read_counters(map_id):
+    """The counters map summed over CPUs, or None."""
+    by_cpu = read_counters_by_cpu(map_id)
+    if by_cpu is None:
+        return None
+    return {k: sum(c[k] for c in by_cpu.values()) for k in COUNTERS}
+
+
+def counters_by_cpu(pid):
+    """Our per-CPU counters, CPU by CPU ({cpu: {seen, emitted, dropped, ...}}), or None. Where
+    records of a CPU go is fixed (one ring, or its group's ring), so `dropped` per CPU is the
+    loss per producer, and per ring when every CPU has a ring of its own."""
+    map_id = fd_counters_map(pid)
+    return read_counters_by_cpu(map_id) if map_id is not None else None
 
 
 def prog_names():
