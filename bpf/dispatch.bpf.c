@@ -36,7 +36,7 @@ const volatile bool read_ppid = true;        /* false when BTF cannot vouch for 
 const volatile bool capture_argv = true;     /* false: argv never leaves the kernel */
 const volatile bool kernel_btf = false;      /* the BTF in use is the running kernel's own */
 const volatile bool use_ringbuf = true;      /* else the perf event array */
-const volatile __u64 wakeup_every = 1;       /* records per CPU per reader wakeup (power of two; 0: never) */
+const volatile bool wake_reader = true;      /* false: never wake the reader (tests) */
 const volatile __u32 ring_cpus = 0;          /* CPUs per ring of events_rings; 0: events_rb only */
 const volatile __s32 nr_execveat = -1;
 const volatile __s32 nr_execveat_compat = -1; /* in the i386 table */
@@ -62,6 +62,10 @@ const volatile __u32 filter_cgroups = 0;     /* --cgroup/--container: slots used
 /* --count: which half of call_stats the programs fill; userspace flips it, then reads and
  * clears the other half, so an interval's figures are exact and none is lost. */
 __u32 count_epoch = 0;
+
+/* Set by the reader before a wait longer than a millisecond, cleared by the first record
+ * that finds it set, which wakes the reader (see wake_flags). */
+__u32 reader_asleep = 0;
 
 /* Referenced once so the skeleton generates the record types for userspace (one definition). */
 struct exec_record exec_record_layout = {};
@@ -240,6 +244,10 @@ static __noinline int wanted(void)
 	return 1;
 }
 
+/* Whether the task can be read through BTF pointers: the kernel's own BTF and
+ * bpf_get_current_task_btf() (5.11+). */
+#define TASK_BTF (kernel_btf && bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
+
 #define TS_COMPAT 0x0002 /* x86 thread_info.status: a 32-bit syscall is running */
 
 /* True while the current task runs an ia32 syscall (the kernel's in_ia32_syscall()). With
@@ -249,7 +257,7 @@ static __always_inline bool in_compat_syscall(void)
 #if defined(__TARGET_ARCH_x86)
 	struct task_struct *task;
 
-	if (kernel_btf && bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
+	if (TASK_BTF) {
 		task = bpf_get_current_task_btf();
 		return task->thread_info.status & TS_COMPAT;
 	}
@@ -326,39 +334,32 @@ static __always_inline void count_miss(void)
 	}
 }
 
-static __always_inline void fill_header(struct record_header *h, long key, __u8 kind)
+/* Who made the call. With TASK_BTF every field is a plain load through the task's BTF
+ * pointer: one helper call for all of them, where the helpers cost one call each and
+ * bpf_get_current_uid_gid() also maps the uid through init_user_ns (an identity, here read
+ * as it is stored). Otherwise the helpers, and probe reads for the parent. */
+static __always_inline void fill_task(struct record_header *h)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	bool compat;
-	long nr = number_of(key, &compat);
+	__u64 id;
 
-	h->ktime_ns = bpf_ktime_get_ns();
-	h->pid = id >> 32;
-	h->tid = (__u32)id;
-	h->uid = (__u32)bpf_get_current_uid_gid();
-	h->nr = nr;
-	h->cpu = bpf_get_smp_processor_id();
-	h->kind = kind;
-	h->flags = compat ? RECORD_COMPAT : 0;
-	h->ret = 0;
-	h->duration_ns = 0;
-	h->cgroup_id = bpf_get_current_cgroup_id();
-	if (results)
-		h->flags |= key >= 0 && key < MAX_SYSCALLS &&
-				    (key_traits[key & (MAX_SYSCALLS - 1)] & TRAIT_NO_RETURN) ?
-				    RECORD_NO_RETURN :
-				    RECORD_AWAITS_RESULT;
-	h->ppid = 0;
-	/* With the kernel's own BTF and bpf_get_current_task_btf() (5.11+): plain loads
-	 * through BTF pointers. Otherwise helpers that copy (probe_read twice, get_comm). */
-	if (kernel_btf && bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
+	if (TASK_BTF) {
 		struct task_struct *task = bpf_get_current_task_btf();
 
+		h->pid = task->tgid;
+		h->tid = task->pid;
+		h->uid = task->cred->uid.val;
+		h->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
 		h->ppid = task->real_parent->tgid;
 		h->flags |= RECORD_HAS_PPID;
 		__builtin_memcpy(h->comm, task->comm, sizeof(h->comm));
 		return;
 	}
+	id = bpf_get_current_pid_tgid();
+	h->pid = id >> 32;
+	h->tid = (__u32)id;
+	h->uid = (__u32)bpf_get_current_uid_gid();
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->ppid = 0;
 	if (read_ppid) {
 		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 
@@ -368,17 +369,41 @@ static __always_inline void fill_header(struct record_header *h, long key, __u8 
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
-/* The ring buffer's wakeup for the record this CPU is about to count as emitted: one
- * forced wakeup per wakeup_every records of a CPU, none in between. The decision costs a
- * mask on a counter the record updates anyway; asking the ring for its backlog
- * (bpf_ringbuf_query) on every record cost more. The reader does not depend on wakeups to
- * keep up: it reads again while the ring holds records and, when idle, polls every 100 ms
- * (src/reader.rs), so a wakeup only shortens an idle reader's nap. */
-static __always_inline long wake_flags(struct counters *c)
+static __always_inline void fill_header(struct record_header *h, long key, __u8 kind)
 {
-	if (!wakeup_every || !c)
+	bool compat;
+	long nr = number_of(key, &compat);
+
+	h->ktime_ns = bpf_ktime_get_ns();
+	h->nr = nr;
+	h->cpu = bpf_get_smp_processor_id();
+	h->kind = kind;
+	h->flags = compat ? RECORD_COMPAT : 0;
+	h->ret = 0;
+	h->duration_ns = 0;
+	if (results)
+		h->flags |= key >= 0 && key < MAX_SYSCALLS &&
+				    (key_traits[key & (MAX_SYSCALLS - 1)] & TRAIT_NO_RETURN) ?
+				    RECORD_NO_RETURN :
+				    RECORD_AWAITS_RESULT;
+	fill_task(h);
+}
+
+/* The ring buffer's wakeup for a record: only when the reader sleeps, and then once. A
+ * wakeup is a self-IPI (irq_work), whose cost depends on the machine: about 10 us under
+ * this VM's hypervisor, where it exits to the host. A reader that is reading, or napping
+ * for a millisecond after records came (src/reader.rs), needs none: it reads again while a
+ * ring holds records, and the ring holds more than a millisecond of a storm. So records
+ * cost no wakeup while records flow, and the first record after a quiet spell wakes the
+ * reader at once. Asking the ring for its backlog (bpf_ringbuf_query) on every record, or
+ * waking every N records, cost more. Call it only for a record that will be written: the
+ * flag is cleared here. */
+static __always_inline long wake_flags(void)
+{
+	if (!wake_reader || !*(volatile __u32 *)&reader_asleep)
 		return BPF_RB_NO_WAKEUP;
-	return (c->emitted & (wakeup_every - 1)) == 0 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	*(volatile __u32 *)&reader_asleep = 0;
+	return BPF_RB_FORCE_WAKEUP;
 }
 
 /* The ring this CPU writes: events_rb, or its group's ring (NULL only if userspace left
@@ -395,14 +420,14 @@ static __always_inline void *cpu_ring(void)
 	return bpf_map_lookup_elem(&events_rings, &group);
 }
 
-static __always_inline long output_to(void *ctx, struct counters *c, void *data, __u64 size)
+static __always_inline long output_to(void *ctx, void *data, __u64 size)
 {
 	if (use_ringbuf) {
 		void *ring = cpu_ring();
 
 		if (!ring)
 			return -2; /* -ENOENT */
-		return bpf_ringbuf_output(ring, data, size, wake_flags(c));
+		return bpf_ringbuf_output(ring, data, size, wake_flags());
 	}
 	return bpf_perf_event_output(ctx, &events_pb, BPF_F_CURRENT_CPU, data, size);
 }
@@ -410,7 +435,7 @@ static __always_inline long output_to(void *ctx, struct counters *c, void *data,
 static __always_inline void output(void *ctx, void *data, __u64 size)
 {
 	struct counters *c = cpu_counters();
-	long err = output_to(ctx, c, data, size);
+	long err = output_to(ctx, data, size);
 
 	if (!c)
 		return;
@@ -618,7 +643,7 @@ static __always_inline void send_result(void *ctx, struct pending *p, long ret, 
 	r.nr = p->hdr.nr;
 	r.kind = HANDLER_RESULT;
 	r.flags = flags | (p->hdr.flags & RECORD_COMPAT);
-	if (output_to(ctx, c, &r, sizeof(r)) && c)
+	if (output_to(ctx, &r, sizeof(r)) && c)
 		c->results_dropped++;
 }
 
@@ -767,7 +792,6 @@ static __always_inline int args_in_place(struct bpf_raw_tracepoint_args *ctx, lo
 					 __u8 kind, bool compat)
 {
 	struct counters *c = cpu_counters();
-	long flags = wake_flags(c);
 	void *ring = cpu_ring();
 	struct args_record *r = ring ? bpf_ringbuf_reserve(ring, ARGS_NO_DATA, 0) : NULL;
 
@@ -785,7 +809,7 @@ static __always_inline int args_in_place(struct bpf_raw_tracepoint_args *ctx, lo
 	read_raw_args(ctx, compat, r->raw_args);
 	r->data_len = 0;
 	r->captures = 0;
-	bpf_ringbuf_submit(r, flags);
+	bpf_ringbuf_submit(r, wake_flags());
 	return 0;
 }
 
@@ -836,7 +860,6 @@ static __always_inline int handle_simple(struct bpf_raw_tracepoint_args *ctx, lo
 	if (use_ringbuf) {
 		/* Filled in place in the ring: no copy from the stack. */
 		struct counters *c = cpu_counters();
-		long flags = wake_flags(c);
 		void *ring = cpu_ring();
 		struct record_header *r = ring ? bpf_ringbuf_reserve(ring, sizeof(*r), 0) : NULL;
 
@@ -850,7 +873,7 @@ static __always_inline int handle_simple(struct bpf_raw_tracepoint_args *ctx, lo
 		if (!r)
 			return 0;
 		fill_header(r, nr, kind);
-		bpf_ringbuf_submit(r, flags);
+		bpf_ringbuf_submit(r, wake_flags());
 		return 0;
 	}
 	fill_header(&h, nr, kind);

@@ -188,10 +188,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", value_parser = parse_ring_cpus)]
     pub ring_cpus: Option<u32>,
 
-    /// Records per CPU between two wakeups of the reader (a power of two; 0: never; tests
-    /// use 0 to prove the reader needs no wakeup while records wait)
-    #[arg(long, hide = true, value_name = "N", default_value_t = 1024, value_parser = parse_wake_every)]
-    pub ringbuf_wake_every: u64,
+    /// Records never wake the reader (tests use it to prove the reader needs no wakeup
+    /// while records wait)
+    #[arg(long, hide = true)]
+    pub no_wakeups: bool,
 
     /// Perf buffer pages per CPU (a power of two)
     #[arg(long, hide = true, value_parser = parse_pow2_pages, default_value = "256")]
@@ -271,15 +271,6 @@ fn parse_ring_cpus(s: &str) -> Result<u32, String> {
         return Err(format!("{n} CPUs per ring: from 1 to 8192"));
     }
     Ok(n)
-}
-
-fn parse_wake_every(s: &str) -> Result<u64, String> {
-    let n: u64 = s.parse().map_err(|e| format!("{e}"))?;
-    if n == 0 || n.is_power_of_two() {
-        Ok(n)
-    } else {
-        Err("a power of two, or 0 for never".into())
-    }
 }
 
 fn parse_pow2_pages(s: &str) -> Result<usize, String> {

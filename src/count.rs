@@ -13,8 +13,9 @@ use anyhow::{Context, Result};
 use libbpf_rs::{MapCore, MapFlags};
 use serde_json::json;
 
+use crate::bss::{self, Bss};
 use crate::handlers::HandlerTable;
-use crate::skel::types::{bss, call_stats};
+use crate::skel::types::call_stats;
 use crate::syscalls;
 
 /// MAX_SYSCALLS in bpf/dispatch.h: the size of one half of call_stats.
@@ -112,18 +113,7 @@ impl Counter {
 }
 
 fn set_epoch(bss_map: &dyn MapCore, epoch: u32) -> Result<()> {
-    let key = 0u32.to_ne_bytes();
-    let mut value = bss_map
-        .lookup(&key, MapFlags::ANY)
-        .context("reading the .bss map")?
-        .context("the .bss map has no value")?;
-    let at = std::mem::offset_of!(bss, count_epoch);
-    value
-        .get_mut(at..at + 4)
-        .context("count_epoch beyond the .bss value")?
-        .copy_from_slice(&epoch.to_ne_bytes());
-    bss_map
-        .update(&key, &value, MapFlags::ANY)
+    bss::set_u32(bss_map, std::mem::offset_of!(Bss, count_epoch), epoch)
         .context("flipping count_epoch")
 }
 

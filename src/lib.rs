@@ -8,6 +8,7 @@
 //! plan; plan uses neither.
 
 pub mod assets;
+pub mod bss;
 pub mod cgroups;
 pub mod cli;
 pub mod count;

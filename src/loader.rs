@@ -41,9 +41,9 @@ pub struct LoadConfig<'a> {
     /// The ring buffers: one for every CPU (events_rb), or one per group of CPUs
     /// (events_rings, each ring of `rings.bytes`; events_rb is then not created).
     pub rings: Rings,
-    /// Records per CPU between two ring-buffer wakeups of the reader (a power of two; 1:
-    /// every record; 0: never).
-    pub wakeup_every: u64,
+    /// Whether a record wakes a sleeping reader (false: the reader finds records by its
+    /// poll timeout alone; tests use it).
+    pub wake_reader: bool,
     pub capture_argv: bool,
     /// --args: per table key (native numbers, then compat_base + i386 numbers) the
     /// arguments to read from user memory (see enum arg_kind in bpf/dispatch.h); None
@@ -78,7 +78,7 @@ impl<'a> LoadConfig<'a> {
             filters: Filters::default(),
             ringbuf_bytes: 1 << 16,
             rings: Rings::single(1 << 16),
-            wakeup_every: 1,
+            wake_reader: true,
             capture_argv: true,
             arg_captures: None,
             string_size: 256,
@@ -318,7 +318,7 @@ fn load_with_rings<'obj>(
     rodata.capture_argv = cfg.capture_argv;
     rodata.kernel_btf = cfg.btf.source == BtfSource::Sysfs;
     rodata.use_ringbuf = cfg.transport == Transport::RingBuf;
-    rodata.wakeup_every = cfg.wakeup_every;
+    rodata.wake_reader = cfg.wake_reader;
     rodata.ring_cpus = cfg.rings.cpus_per_ring;
     let table = cfg.table;
     let execveat = |arch| syscalls::number(arch, "execveat").map_or(-1, |n| n as i32);

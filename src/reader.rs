@@ -6,7 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void};
 use std::io;
 use std::marker::PhantomData;
-use std::mem::size_of;
+use std::mem::{offset_of, size_of};
 use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
@@ -16,6 +16,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use libbpf_rs::{AsRawLibbpf, MapCore, MapType, RingBuffer, RingBufferBuilder};
 
+use crate::bss::{self, Bss};
 use crate::events;
 use crate::output::Sink;
 use crate::pairing::{Pairing, Step};
@@ -160,6 +161,9 @@ pub enum Reader<'a> {
         rb: RingBuffer<'a>,
         /// How many rings `rb` reads (one per group of CPUs, or one for all).
         rings: usize,
+        /// The programs' .bss, where the reader says it sleeps (reader_asleep): records
+        /// wake it only then.
+        bss: &'a dyn MapCore,
         pace: Cell<Pace>,
         stats: Cell<WaitStats>,
     },
@@ -171,8 +175,12 @@ pub enum Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// A reader of the BPF ring buffers `maps`, all on one epoll (libbpf's ring_buffer
-    /// with one ring per map, in this order).
-    pub fn ring(maps: &[&'a dyn MapCore], delivery: &SharedDelivery) -> Result<Reader<'a>> {
+    /// with one ring per map, in this order); `bss` is the programs' .bss map.
+    pub fn ring(
+        maps: &[&'a dyn MapCore],
+        bss: &'a dyn MapCore,
+        delivery: &SharedDelivery,
+    ) -> Result<Reader<'a>> {
         let mut builder = RingBufferBuilder::new();
         for map in maps {
             let d = delivery.clone();
@@ -193,6 +201,7 @@ impl<'a> Reader<'a> {
         Ok(Reader::Ring {
             rb,
             rings: maps.len(),
+            bss,
             pace: Cell::default(),
             stats: Cell::default(),
         })
@@ -223,6 +232,7 @@ impl<'a> Reader<'a> {
             Reader::Ring {
                 rb,
                 rings,
+                bss,
                 pace,
                 stats,
             } => {
@@ -231,6 +241,14 @@ impl<'a> Reader<'a> {
                 if p.more {
                     st.busy_reads += 1;
                 } else {
+                    // Only a wait longer than the nap after records came asks for a
+                    // wakeup: the ring holds more than that nap's worth of a storm, and
+                    // each wakeup costs the producer an IPI (see wake_flags in the BPF
+                    // code). The first record to find the flag wakes us and clears it.
+                    if p.timeout > Pace::BUSY {
+                        bss::set_u32(*bss, offset_of!(Bss, reader_asleep), 1)
+                            .context("telling the programs the reader sleeps")?;
+                    }
                     // Read after every wait, woken or timed out: most records are written
                     // without a wakeup. libbpf's own poll would read without bound.
                     let mut ev = [libc::epoll_event { events: 0, u64: 0 }];

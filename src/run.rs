@@ -278,7 +278,7 @@ fn load_and_attach<'s>(
         rings: setup
             .rings
             .unwrap_or_else(|| Rings::single(args.ringbuf_bytes)),
-        wakeup_every: args.ringbuf_wake_every,
+        wake_reader: !args.no_wakeups,
         capture_argv: !args.no_argv,
         arg_captures: setup.arg_captures.clone(),
         string_size: args.string_size,
@@ -316,10 +316,12 @@ fn open_reader<'a>(
 ) -> Result<Reader<'a>> {
     let maps = &skel.maps;
     match transport {
-        Transport::RingBuf if rings.is_empty() => Reader::ring(&[&maps.events_rb], delivery),
+        Transport::RingBuf if rings.is_empty() => {
+            Reader::ring(&[&maps.events_rb], &maps.bss, delivery)
+        }
         Transport::RingBuf => {
             let rings: Vec<&dyn MapCore> = rings.iter().map(|r| r as _).collect();
-            Reader::ring(&rings, delivery)
+            Reader::ring(&rings, &maps.bss, delivery)
         }
         Transport::Perf => Reader::perf(&maps.events_pb, perf_pages, delivery),
     }

@@ -20,7 +20,7 @@ fn reader_reads_continuously_while_the_ring_is_full() {
     // ever sent: the old failure's shape, where the reader depended on a wakeup that
     // never came.
     let calls: u64 = 2_000_000;
-    let args = ["--ringbuf-bytes", "65536", "--ringbuf-wake-every", "0"];
+    let args = ["--ringbuf-bytes", "65536", "--no-wakeups"];
     let storm = Storm::run(&BINS, calls, &args, true);
     let storm_time = storm.took;
     let summary = storm.record("summary");
@@ -50,4 +50,37 @@ fn reader_reads_continuously_while_the_ring_is_full() {
         "{idle} idle timeouts during a {storm_time:?} storm (slept {slept:?} in {timeouts} timeouts): {waits}"
     );
     assert!(slept < storm_time + 2 * POLL, "{waits}");
+}
+
+#[test]
+fn a_sleeping_reader_is_woken_and_a_reading_one_is_not() {
+    require_bpf!();
+    // The reader sleeps out its poll interval before the storm: the first record after it
+    // said so wakes it. While records flow it reads or naps a millisecond and asks for no
+    // wakeup, so the producer sends few (each is an IPI: see wake_flags in the BPF code);
+    // the old rule sent one per 1,024 records of a CPU whatever the reader did.
+    let calls: u64 = 500_000;
+    let storm = Storm::run(&BINS, calls, &[], true);
+    let summary = storm.record("summary");
+    let count = |k: &str| summary[k].as_u64().unwrap();
+    let waits = &summary["reader"];
+    let wakeups = waits["wakeups"].as_u64().unwrap();
+    eprintln!(
+        "storm of {calls} calls in {:?}: delivered {}, lost {}, reader {waits}",
+        storm.took,
+        count("delivered"),
+        count("lost")
+    );
+    assert_eq!(count("seen"), calls + 1, "{summary}");
+    assert_eq!(
+        count("delivered") + count("lost"),
+        count("seen"),
+        "{summary}"
+    );
+    assert!(wakeups >= 1, "the sleeping reader was never woken: {waits}");
+    assert!(
+        wakeups * 1024 < count("seen"),
+        "{wakeups} wakeups for {} records: woken while reading? {waits}",
+        count("seen")
+    );
 }
