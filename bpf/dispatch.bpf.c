@@ -250,22 +250,31 @@ static __noinline int wanted(void)
 
 #define TS_COMPAT 0x0002 /* x86 thread_info.status: a 32-bit syscall is running */
 
-/* True while the current task runs an ia32 syscall (the kernel's in_ia32_syscall()). With
- * the kernel's own BTF a plain load through the task's BTF pointer; else one probe read. */
-static __always_inline bool in_compat_syscall(void)
+/* The current task's BTF pointer where TASK_BTF holds, else NULL. */
+static __always_inline struct task_struct *current_task_btf(void)
+{
+	return TASK_BTF ? bpf_get_current_task_btf() : NULL;
+}
+
+/* True while the current task runs an ia32 syscall (the kernel's in_ia32_syscall()): a
+ * plain load through `task` (current_task_btf()), else one probe read. */
+static __always_inline bool in_compat_syscall(struct task_struct *task)
 {
 #if defined(__TARGET_ARCH_x86)
-	struct task_struct *task;
-
-	if (TASK_BTF) {
-		task = bpf_get_current_task_btf();
+	if (task)
 		return task->thread_info.status & TS_COMPAT;
-	}
 	task = (struct task_struct *)bpf_get_current_task();
 	return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
 #else
 	return false;
 #endif
+}
+
+/* The current thread group id: a load through `task` when the caller already has it (the
+ * compat check fetched it), else one helper call. */
+static __always_inline __u32 current_tgid(struct task_struct *task)
+{
+	return task ? task->tgid : bpf_get_current_pid_tgid() >> 32;
 }
 
 #define STOP (-1) /* no record: not a syscall, ignored or filtered out */
@@ -274,10 +283,10 @@ static __always_inline bool in_compat_syscall(void)
 /* The filters, with no subprogram call when none is set but the logger's own exclusion
  * (the common case). The call to wanted() stays in the program either way, so a kernel
  * that refuses tail calls with subprograms refuses this dispatcher whatever the options. */
-static __always_inline int admitted(void)
+static __always_inline int admitted(struct task_struct *task)
 {
 	if (!filter_tgid && !filter_by_uid && !filter_by_comm && !filter_cgroups)
-		return !is_self(bpf_get_current_pid_tgid() >> 32);
+		return !is_self(current_tgid(task));
 	return wanted();
 }
 
@@ -286,6 +295,7 @@ static __always_inline int admitted(void)
  * MISS. */
 static __always_inline long admit(long nr)
 {
+	struct task_struct *task = NULL;
 	long key = nr;
 
 	/* -1: no syscall (ptrace or seccomp skipped it); never a record. */
@@ -293,7 +303,9 @@ static __always_inline long admit(long nr)
 		return STOP;
 	if (nr < MAX_SYSCALLS && ignore_any_abi[nr])
 		return STOP;
-	if (detect_compat && in_compat_syscall())
+	if (detect_compat)
+		task = current_task_btf();
+	if (detect_compat && in_compat_syscall(task))
 		key = compat_base + nr;
 	else if (nr >= nr_syscalls)
 		key = MAX_SYSCALLS; /* beyond the native table: no handler */
@@ -301,7 +313,7 @@ static __always_inline long admit(long nr)
 		key = MAX_SYSCALLS;
 	if (key < MAX_SYSCALLS && syscall_handler[key] == HANDLER_IGNORE)
 		return STOP;
-	if (!admitted())
+	if (!admitted(task))
 		return STOP;
 	return key < MAX_SYSCALLS ? key : MISS;
 }
@@ -312,7 +324,7 @@ static __always_inline long key_of(struct bpf_raw_tracepoint_args *ctx)
 {
 	long nr = (long)ctx->args[1];
 
-	return detect_compat && in_compat_syscall() ? compat_base + nr : nr;
+	return detect_compat && in_compat_syscall(current_task_btf()) ? compat_base + nr : nr;
 }
 
 /* The syscall number in its own table, and whether that is the i386 one. */
