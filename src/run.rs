@@ -82,7 +82,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     drop(attached.link);
     drop(attached.exit_links);
     let _ = reader.drain();
-    let totals = stats::read(&attached.skel.maps.counters)?;
+    let (totals, lost_per_ring) = stats::read_with_rings(&attached.skel.maps.counters, plan.rings)?;
     let mut d = delivery.borrow_mut();
     // Calls still in flight: reported unfinished, so the last call of a hung process shows.
     let pending = match results {
@@ -98,6 +98,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         &mut d,
         &mut losses,
         &totals,
+        lost_per_ring,
         pairing.as_ref(),
         &reader.wait_stats(),
         started,
@@ -611,6 +612,7 @@ fn summarize(
     d: &mut Delivery,
     losses: &mut LossReporter,
     totals: &Totals,
+    lost_per_ring: Option<Vec<u64>>,
     pairing: Option<&PairingTotals>,
     waits: &WaitStats,
     started: Instant,
@@ -639,6 +641,7 @@ fn summarize(
         "emitted": totals.emitted,
         "delivered": d.delivered,
         "lost": losses.reported(),
+        "lost_per_ring": lost_per_ring,
         "malformed": d.malformed,
         "perf_lost_samples": d.perf_lost,
         "dispatch_miss": totals.dispatch_miss,

@@ -5,6 +5,7 @@
 use anyhow::{Context, Result};
 use libbpf_rs::{MapCore, MapFlags};
 
+use crate::plan::Rings;
 use crate::skel::types::counters;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -45,12 +46,44 @@ impl Totals {
     }
 }
 
-pub fn read(map: &dyn MapCore) -> Result<Totals> {
-    let values = map
+/// The records dropped on each ring, `cpus_per_ring` CPUs to a ring (CPU n writes ring
+/// n / cpus_per_ring, as the BPF code's cpu_ring() decides): a CPU's records always go to
+/// the same ring, so its drops are that ring's.
+pub fn dropped_per_ring(values: &[Vec<u8>], cpus_per_ring: u32, rings: u32) -> Vec<u64> {
+    let mut per_ring = vec![0; rings as usize];
+    let group = cpus_per_ring.max(1) as usize;
+    for (cpu, v) in values.iter().enumerate() {
+        let mut c = counters::default();
+        if plain::copy_from_bytes(&mut c, v).is_ok() {
+            if let Some(slot) = per_ring.get_mut(cpu / group) {
+                *slot += c.dropped;
+            }
+        }
+    }
+    per_ring
+}
+
+fn read_per_cpu(map: &dyn MapCore) -> Result<Vec<Vec<u8>>> {
+    Ok(map
         .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
         .context("reading the per-CPU counters")?
-        .unwrap_or_default();
-    Ok(Totals::sum_per_cpu(&values))
+        .unwrap_or_default())
+}
+
+pub fn read(map: &dyn MapCore) -> Result<Totals> {
+    Ok(Totals::sum_per_cpu(&read_per_cpu(map)?))
+}
+
+/// The counters summed, and the drops per ring when there are several (sharded rings).
+pub fn read_with_rings(
+    map: &dyn MapCore,
+    rings: Option<Rings>,
+) -> Result<(Totals, Option<Vec<u64>>)> {
+    let values = read_per_cpu(map)?;
+    let per_ring = rings
+        .filter(|r| r.cpus_per_ring > 0)
+        .map(|r| dropped_per_ring(&values, r.cpus_per_ring, r.count));
+    Ok((Totals::sum_per_cpu(&values), per_ring))
 }
 
 /// Turns the running drop total into reports of what is new since the last one.
@@ -122,6 +155,20 @@ mod tests {
                 settled: 5,
             }
         );
+    }
+
+    #[test]
+    fn drops_go_to_the_ring_of_their_cpu() {
+        let cpu = |dropped| {
+            bytes(counters {
+                dropped,
+                ..Default::default()
+            })
+        };
+        // Five CPUs, two to a ring: rings {0,1}, {2,3}, {4}.
+        let values = [cpu(1), cpu(2), cpu(0), cpu(4), cpu(8)];
+        assert_eq!(dropped_per_ring(&values, 2, 3), vec![3, 4, 8]);
+        assert_eq!(dropped_per_ring(&values, 1, 5), vec![1, 2, 0, 4, 8]);
     }
 
     #[test]

@@ -82,4 +82,17 @@ fn two_small_rings_lose_records_and_count_every_one() {
         .unwrap_or_else(|e| panic!("{e}"));
     eprintln!("{detail}");
     assert!(tally.summary["lost"].as_u64() > Some(0), "{detail}");
+    // The summary says which ring lost what; the rings' losses add up to the total.
+    let per_ring: Vec<u64> = tally.summary["lost_per_ring"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no lost_per_ring: {detail}"))
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .collect();
+    assert_eq!(per_ring.len(), 2, "{detail}");
+    assert_eq!(
+        Some(per_ring.iter().sum::<u64>()),
+        tally.summary["lost"].as_u64(),
+        "{detail}"
+    );
 }

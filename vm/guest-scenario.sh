@@ -87,6 +87,9 @@ fi
 cell skip-others -- --skip-others
 cell inline --expect dispatch=inline -- --dispatch inline
 cell perf --expect transport=perf -- --transport perf
+# The reader, asleep after 300 ms without records from the child, is woken by the first
+# (the programs raise the ring's wakeup only when the reader said it sleeps).
+cell wakeup --expect-wakeup --
 # --args: the child's openat of a known path and its anonymous mmap (all six argument
 # registers: arm64 reads them from orig_x0 and x1-x5, x86_64 from di, si, dx, r10, r8, r9)
 # are asserted exactly, typed by this kernel's own tracefs formats (init.sh mounts tracefs;

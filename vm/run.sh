@@ -48,7 +48,7 @@ jobs_max=${VM_JOBS:-2}
 vm_timeout=${VM_TIMEOUT:-120}
 cell_timeout=${VM_CELL_TIMEOUT:-60}
 # The verdicts every kernel must give, in table order (vm/guest-scenario.sh prints them).
-cells=(probe auto forced-tail skip-others inline perf args results cgroup cgroup-v1 embedded-btf results-rawtp rings rings-uneven lockdown)
+cells=(probe auto forced-tail skip-others inline perf wakeup args results cgroup cgroup-v1 embedded-btf results-rawtp rings rings-uneven lockdown)
 
 # Tools: installed with apt when missing (CI starts from a bare Debian 12).
 apt_updated=0

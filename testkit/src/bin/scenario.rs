@@ -16,6 +16,8 @@
 //! DIR/leaf before it acts, checks that its records carry that cgroup's id and path, and
 //! with --only-child that the kernel counted nothing but the child's records (`seen`), as a
 //! `--cgroup DIR` filter must; DIR is removed afterwards.
+//! --expect-wakeup lets the logger fall asleep (300 ms without a word from this side) before
+//! the child acts, and checks that a record woke its reader (the summary's reader.wakeups).
 //!
 //!   tailcall-logger-scenario --act
 //!
@@ -65,6 +67,7 @@ struct Options {
     only_child: bool,
     dump: Option<String>,
     in_cgroup: Option<String>,
+    expect_wakeup: bool,
     logger_args: Vec<String>,
 }
 
@@ -77,6 +80,7 @@ fn parse_args() -> Result<Options, String> {
         only_child: false,
         dump: None,
         in_cgroup: None,
+        expect_wakeup: false,
         logger_args: Vec::new(),
     };
     while let Some(a) = args.next() {
@@ -89,6 +93,7 @@ fn parse_args() -> Result<Options, String> {
                 o.expect.push((k.into(), v.into()));
             }
             "--only-child" => o.only_child = true,
+            "--expect-wakeup" => o.expect_wakeup = true,
             "--dump" => o.dump = Some(args.next().ok_or("--dump needs a path")?),
             "--in-cgroup" => o.in_cgroup = Some(args.next().ok_or("--in-cgroup needs a path")?),
             "--" => {
@@ -151,6 +156,11 @@ fn run_in(o: &Options, cgroup: Option<&cgroups::TestCgroup>) -> Result<String, S
     }
     if let Some(cgroup) = cgroup {
         cgroup.enter(pid as u32)?;
+    }
+    if o.expect_wakeup {
+        // Long enough for the reader's waits to back off to the poll interval, when it
+        // asks the programs for a wakeup.
+        std::thread::sleep(Duration::from_millis(300));
     }
     unsafe {
         libc::close(fds[0]);
@@ -255,6 +265,12 @@ fn check(
         }
     }
     let summary = summary.ok_or("no summary record")?;
+    if o.expect_wakeup && summary["reader"]["wakeups"].as_u64().unwrap_or(0) == 0 {
+        return Err(format!(
+            "the sleeping reader was never woken: {}",
+            summary["reader"]
+        ));
+    }
     let (mine, mine_lines): (Vec<&Value>, Vec<&str>) = records
         .iter()
         .zip(&record_lines)
