@@ -1,13 +1,22 @@
 //! Record timestamps: the kernel stamps CLOCK_MONOTONIC (bpf_ktime_get_ns); JSON wants wall
 //! clock, so the offset between the two is taken once at start.
 
+use std::cell::Cell;
+
 use nix::time::{clock_gettime, ClockId};
 
-#[derive(Debug, Clone, Copy)]
+use super::put::put;
+
+#[derive(Debug, Clone)]
 pub struct Clock {
     /// CLOCK_REALTIME minus CLOCK_MONOTONIC, in ns.
     offset_ns: i128,
+    /// The last second written and its "YYYY-MM-DDTHH:MM:SS." (a storm's records share
+    /// it): the date arithmetic runs once a second, not once a record.
+    second: Cell<Option<(i64, [u8; SECOND_LEN])>>,
 }
+
+const SECOND_LEN: usize = "2026-11-25T03:31:12.".len();
 
 fn ns(id: ClockId) -> i128 {
     let ts = clock_gettime(id).unwrap_or_else(|_| nix::sys::time::TimeSpec::new(0, 0));
@@ -18,14 +27,15 @@ impl Clock {
     pub fn new() -> Clock {
         let mono = ns(ClockId::CLOCK_MONOTONIC);
         let real = ns(ClockId::CLOCK_REALTIME);
-        Clock {
-            offset_ns: real - mono,
-        }
+        Clock::with_offset(real - mono)
     }
 
     /// A clock whose wall time equals the monotonic time plus `offset_ns` (tests).
     pub fn with_offset(offset_ns: i128) -> Clock {
-        Clock { offset_ns }
+        Clock {
+            offset_ns,
+            second: Cell::new(None),
+        }
     }
 
     pub fn now_ktime() -> u64 {
@@ -38,7 +48,25 @@ impl Clock {
 
     /// RFC 3339, UTC, nanoseconds: 2026-11-25T03:31:12.123456789Z
     pub fn write_rfc3339(&self, out: &mut Vec<u8>, ktime_ns: u64) {
-        write_rfc3339(out, self.wall_ns(ktime_ns));
+        let wall_ns = self.wall_ns(ktime_ns);
+        let secs = wall_ns.div_euclid(1_000_000_000) as i64;
+        let nanos = wall_ns.rem_euclid(1_000_000_000) as u32;
+        let prefix = match self.second.get() {
+            Some((s, prefix)) if s == secs => prefix,
+            _ => {
+                let mut v = Vec::with_capacity(SECOND_LEN);
+                write_second(&mut v, secs);
+                let Ok(prefix) = <[u8; SECOND_LEN]>::try_from(v.as_slice()) else {
+                    // A year beyond 9999: no memo, the slow way.
+                    return write_rfc3339(out, wall_ns);
+                };
+                self.second.set(Some((secs, prefix)));
+                prefix
+            }
+        };
+        put(out, &prefix);
+        nine_digits(out, nanos);
+        out.push(b'Z');
     }
 }
 
@@ -49,9 +77,14 @@ impl Default for Clock {
 }
 
 pub fn write_rfc3339(out: &mut Vec<u8>, wall_ns: i128) {
+    write_second(out, wall_ns.div_euclid(1_000_000_000) as i64);
+    nine_digits(out, wall_ns.rem_euclid(1_000_000_000) as u32);
+    out.push(b'Z');
+}
+
+/// "YYYY-MM-DDTHH:MM:SS." of the second `secs` since the epoch.
+fn write_second(out: &mut Vec<u8>, secs: i64) {
     use super::digits::padded;
-    let secs = wall_ns.div_euclid(1_000_000_000) as i64;
-    let nanos = wall_ns.rem_euclid(1_000_000_000) as u64;
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400) as u64;
     let (y, m, d) = civil_from_days(days);
@@ -67,8 +100,16 @@ pub fn write_rfc3339(out: &mut Vec<u8>, wall_ns: i128) {
         padded(out, v, 2);
     }
     out.push(b'.');
-    padded(out, nanos, 9);
-    out.push(b'Z');
+}
+
+/// `v` (< 10^9) as exactly nine digits, in one copy.
+fn nine_digits(out: &mut Vec<u8>, mut v: u32) {
+    let mut digits = [b'0'; 9];
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    put(out, &digits);
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
@@ -110,6 +151,30 @@ mod tests {
         assert_eq!(
             fmt(253_402_300_799_999_999_999),
             "9999-12-31T23:59:59.999999999Z"
+        );
+    }
+
+    #[test]
+    fn the_remembered_second_is_the_right_one() {
+        let c = Clock::with_offset(1_795_577_472_000_000_000);
+        let mut v = Vec::new();
+        for ktime in [
+            123_456_789,
+            999_999_999,
+            1_000_000_000,
+            5,
+            86_400_000_000_007,
+        ] {
+            v.clear();
+            c.write_rfc3339(&mut v, ktime);
+            assert_eq!(
+                String::from_utf8(v.clone()).unwrap(),
+                fmt(1_795_577_472_000_000_000 + i128::from(ktime))
+            );
+        }
+        assert_eq!(
+            fmt(1_795_577_473_000_000_000),
+            "2026-11-25T03:31:13.000000000Z"
         );
     }
 

@@ -47,6 +47,27 @@ impl Storm {
         }
     }
 
+    /// The summary record, once it is checked that every call is accounted for: the
+    /// actor's `calls` and its exit_group were seen, and each was delivered or counted lost.
+    pub fn accounted_summary(&self, calls: u64) -> &Value {
+        let summary = self.record("summary");
+        let count = |k: &str| summary[k].as_u64().unwrap();
+        eprintln!(
+            "storm of {calls} calls in {:?}: delivered {}, lost {}, reader {}",
+            self.took,
+            count("delivered"),
+            count("lost"),
+            summary["reader"]
+        );
+        assert_eq!(count("seen"), calls + 1, "{summary}");
+        assert_eq!(
+            count("delivered") + count("lost"),
+            count("seen"),
+            "{summary}"
+        );
+        summary
+    }
+
     /// The record of type `kind` (start, summary).
     pub fn record(&self, kind: &str) -> &Value {
         self.records
