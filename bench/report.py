@@ -528,6 +528,11 @@ def targets(R):
                                 f"reader capacity {fmt((js.get('reader_capacity_per_s') or 0) / 1e6, '.2f')} M/s "
                                 f"({fmt(js.get('reader_cpu_ns_per_record'), '.0f')} ns CPU per record)",
                     "ok": js["delivered_per_s"] >= 2e6})
+        cap = js.get("reader_capacity_per_s")
+        out.append({"target": "JSON reader capacity >= 4 M records/s (<= 250 ns of reader CPU per record)",
+                    "measured": f"{fmt((cap or 0) / 1e6, '.2f')} M/s ({fmt(js.get('reader_cpu_ns_per_record'), '.0f')} ns "
+                                f"CPU per record, user + system, over the JSON storm)",
+                    "ok": cap is not None and cap >= 4e6})
         perf = storm_run(R, "json --transport perf")
         if perf:
             out.append({"target": "perf transport delivers >= 1 M records/s (JSON to a file, under a storm)",
