@@ -68,8 +68,8 @@ pub struct Results {
 }
 
 impl<'a> LoadConfig<'a> {
-    /// No filters, a 64 KiB ring, a wakeup per record, argv captured: what a trial load and
-    /// the program tests use; the session overrides what its options set.
+    /// No filters, a 64 KiB ring, wakeups for a sleeping reader, argv captured: what a trial
+    /// load and the program tests use; the session overrides what its options set.
     pub fn new(table: &'a HandlerTable, transport: Transport, btf: &'a Btf) -> LoadConfig<'a> {
         LoadConfig {
             table,

@@ -223,10 +223,11 @@ impl<'a> Reader<'a> {
     }
 
     /// Waits up to POLL_INTERVAL for records and hands them to the sink. The producer
-    /// sends a wakeup only when its backlog crosses a threshold (see ringbuf_flags in the
-    /// BPF code), and epoll forgets a ring it last saw empty, so the reader never counts on
-    /// a wakeup while records may be waiting: a ring that still held records after a read
-    /// is read again at once, and right after records came the waits are short.
+    /// wakes the reader only when the reader said it sleeps (before a wait longer than
+    /// Pace::BUSY), and only once (see wake_flags in the BPF code); epoll forgets a ring it
+    /// last saw empty. So the reader never counts on a wakeup while records may be
+    /// waiting: a ring that still held records after a read is read again at once, and
+    /// right after records came the waits are short.
     pub fn wait_and_read(&self) -> Result<()> {
         match self {
             Reader::Ring {
