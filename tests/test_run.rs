@@ -30,7 +30,7 @@ fn dispatchers_under_test_run() {
     for dispatch in [Dispatch::Tail, Dispatch::Inline] {
         let mut obj = MaybeUninit::uninit();
         let skel = loader::load(&mut obj, &cfg, dispatch).unwrap();
-        loader::fill_prog_array(&skel, &table, dispatch).unwrap();
+        loader::fill_prog_array(&skel, dispatch).unwrap();
         let prog = match dispatch {
             Dispatch::Tail => &skel.progs.dispatch_tail,
             Dispatch::Inline => &skel.progs.dispatch_inline,
