@@ -133,9 +133,10 @@ def in_kernel(R, logged):
     cg_bg = c.get("tail-cgroup", {}).get("background_ns_per_run")
     if pid_bg and cg_bg:
         L.append(f"A rejected syscall (another process, the background column): **{pid_bg:.1f} ns** with "
-                 f"`--pid`, **{cg_bg:.1f} ns** with `--cgroup` (one `bpf_current_task_under_cgroup` "
-                 "call instead of one `bpf_get_current_pid_tgid`). Every record also carries its "
-                 "cgroup id: one `bpf_get_current_cgroup_id` call on the logged path.\n")
+                 f"`--pid`, **{cg_bg:.1f} ns** with `--cgroup` (a subprogram and one "
+                 "`bpf_current_task_under_cgroup` call, where `--pid` compares the task's tgid in "
+                 "place). Every record also carries its cgroup id, read through the task's "
+                 "pointers (no helper call where the kernel has BTF).\n")
     L.append(f"With `--skip-others`, {logged} is ignored in the kernel like uname. bpftrace has no ignore "
              "list: every syscall of the traced pid is printed, uname included. bcc's dispatcher tail "
              "calls an empty program for ignored syscalls, as the original does.\n")

@@ -3,8 +3,8 @@
  * The kernel half of tailcall-logger.
  *
  * Two dispatchers on raw_tp/sys_enter share the handler code; userspace loads one:
- *  - dispatch_tail looks the syscall number up in a prog array and tail calls a handler
- *    program (the Learning eBPF design);
+ *  - dispatch_tail looks the syscall number up in the per-syscall table and tail calls
+ *    the handler's program from a prog array (the Learning eBPF design);
  *  - dispatch_inline switches on the same per-syscall table and runs the handlers in place,
  *    for kernels that refuse tail calls from programs with BPF-to-BPF calls.
  * Both decide to ignore a syscall before any helper call: that path must cost no more
@@ -81,11 +81,12 @@ enum handler_kind handler_kind_layout = HANDLER_OTHER;
 enum read_status read_status_layout = READ_OK;
 enum record_flags record_flags_layout = (enum record_flags)0;
 
-/* The handler programs, one slot per enum handler_kind (HANDLER_IGNORE's stays empty: the
- * dispatcher stops ignored calls before any tail call). The per-syscall choice is the
- * syscall_handler table; the dispatcher tail calls with a constant key, which the x86 JIT
- * turns into a direct jump (patched when the slot is filled) instead of an indirect one
- * through a retpoline: 18 ns less per logged call on the bench machine. */
+/* The handler programs, in the slots of their enum handler_kind: handle_exec_prog in
+ * HANDLER_EXEC's, handle_simple_prog in HANDLER_OTHER's (timer calls too); the others stay
+ * empty. The per-syscall choice is the syscall_handler table. The dispatcher tail calls
+ * with a constant key, which the x86 JIT turns into a direct jump (patched when the slot
+ * is filled) instead of an indirect one through a retpoline: 9 to 18 ns less per logged
+ * call on the bench machine. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, HANDLER_PROGS);
@@ -356,16 +357,18 @@ static __always_inline void count_miss(void)
 }
 
 /* Who made the call. With TASK_BTF the task's fields are plain loads through its BTF
- * pointer: the ids and the parent, and the uid as stored in its cred (the global uid,
- * which bpf_get_current_uid_gid() maps through init_user_ns, an identity, for 26 ns more
- * per call on the bench machine). The cgroup id stays a helper call: its chain of three
- * pointers (cgroups, dfl_cgrp, kn) would save about 23 ns per call, but from 6.2 on the
- * verifier looks up the trust rules of every pointer loaded through a trusted one by name
- * in the kernel's BTF, a scan of the whole BTF each time: about 8 ms more at startup for
- * those three, 3.5 ms for cred (measured on 6.18). A read-only cast (bpf_rdonly_cast)
- * would avoid the lookups, but a kfunc needs the kernel's own BTF even to be found
- * missing, and the logger also loads with embedded BTF. Without TASK_BTF: the helpers,
- * and probe reads for the parent. */
+ * pointer: the ids and the parent, the uid as stored in its cred (the global uid, which
+ * bpf_get_current_uid_gid() maps through init_user_ns, an identity, for 26 ns more per
+ * call on the bench machine), and the cgroup id through the pointers
+ * bpf_get_current_cgroup_id() follows (cgroups, dfl_cgrp, kn), without its call and its
+ * RCU calls: 30 ns a call there, where every return pays the CPU's return-thunk
+ * mitigation. The price is at startup: from 6.2 on the verifier looks up the trust rules
+ * of every pointer loaded through a trusted one by name in the kernel's BTF, a scan of
+ * the whole BTF, about a millisecond per load per program on 6.18; hence as few handler
+ * programs as possible (handle_simple_prog). A read-only cast (bpf_rdonly_cast) would
+ * avoid the lookups, but a kfunc needs the kernel's own BTF even to be found missing, and
+ * the logger also loads with embedded BTF. Without TASK_BTF: the helpers, and probe reads
+ * for the parent. */
 static __always_inline void fill_task(struct record_header *h)
 {
 	__u64 id;
@@ -376,7 +379,7 @@ static __always_inline void fill_task(struct record_header *h)
 		h->pid = task->tgid;
 		h->tid = task->pid;
 		h->uid = task->cred->uid.val;
-		h->cgroup_id = bpf_get_current_cgroup_id();
+		h->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
 		h->ppid = task->real_parent->tgid;
 		h->flags |= RECORD_HAS_PPID;
 		__builtin_memcpy(h->comm, task->comm, sizeof(h->comm));
@@ -1034,19 +1037,12 @@ int dispatch_tail(struct bpf_raw_tracepoint_args *ctx)
 
 	if (key == STOP)
 		return 0;
-	/* One call site per kind, each with a constant key (see `handlers`). */
+	/* One call site per handler program, each with a constant key (see `handlers`). */
 	if (key >= 0 && key < MAX_SYSCALLS) {
-		switch (syscall_handler[key]) {
-		case HANDLER_EXEC:
+		if (syscall_handler[key] == HANDLER_EXEC)
 			bpf_tail_call_static(ctx, &handlers, HANDLER_EXEC);
-			break;
-		case HANDLER_TIMER:
-			bpf_tail_call_static(ctx, &handlers, HANDLER_TIMER);
-			break;
-		default:
+		else
 			bpf_tail_call_static(ctx, &handlers, HANDLER_OTHER);
-			break;
-		}
 	}
 	/* Only reached for MISS, or when the handler's slot is empty. */
 	count_miss();
@@ -1067,23 +1063,23 @@ int dispatch_inline(struct bpf_raw_tracepoint_args *ctx)
 	return handle(ctx, key, syscall_handler[key]);
 }
 
-/* Tail-call targets: one program per handler kind, in its kind's slot of `handlers`. */
+/* Tail-call targets, in their slots of `handlers`. */
 SEC("raw_tp")
 int handle_exec_prog(struct bpf_raw_tracepoint_args *ctx)
 {
 	return handle_exec(ctx, key_of(ctx));
 }
 
+/* Timer calls and the rest: one program, the table gives the record's kind. Fewer handler
+ * programs means fewer loads at startup, and the verifier's checks of fill_task()'s
+ * pointer loads (about a millisecond each per program on 6.2+) are made once less. */
 SEC("raw_tp")
-int handle_timer_prog(struct bpf_raw_tracepoint_args *ctx)
+int handle_simple_prog(struct bpf_raw_tracepoint_args *ctx)
 {
-	return handle_simple(ctx, key_of(ctx), HANDLER_TIMER);
-}
+	long key = key_of(ctx);
+	__u8 kind = key >= 0 && key < MAX_SYSCALLS ? syscall_handler[key] : HANDLER_OTHER;
 
-SEC("raw_tp")
-int handle_other_prog(struct bpf_raw_tracepoint_args *ctx)
-{
-	return handle_simple(ctx, key_of(ctx), HANDLER_OTHER);
+	return handle_simple(ctx, key, kind);
 }
 
 /*

@@ -41,7 +41,8 @@ enum handler_kind {
 	HANDLER_RESULT = 4,
 };
 
-/* Slots of the prog array `handlers`: one per handler kind before HANDLER_RESULT. */
+/* Slots of the prog array `handlers`: one per handler kind before HANDLER_RESULT (see its
+ * definition for which are filled). */
 #define HANDLER_PROGS 4
 
 /* How a user-memory read went; never an empty string without saying why. */

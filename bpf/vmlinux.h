@@ -94,12 +94,25 @@ struct cred {
 	kuid_t uid; /* the global uid: what bpf_get_current_uid_gid() maps from init_user_ns */
 } __attribute__((preserve_access_index));
 
+struct kernfs_node {
+	__u64 id;
+} __attribute__((preserve_access_index));
+
+struct cgroup {
+	struct kernfs_node *kn;
+} __attribute__((preserve_access_index));
+
+struct css_set {
+	struct cgroup *dfl_cgrp;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	struct thread_info thread_info; /* first member with CONFIG_THREAD_INFO_IN_TASK */
 	int pid;
 	int tgid;
 	struct task_struct *real_parent;
 	const struct cred *cred;
+	struct css_set *cgroups;
 	char comm[16];
 } __attribute__((preserve_access_index));
 

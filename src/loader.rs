@@ -360,8 +360,7 @@ fn load_with_rings<'obj>(
     open.progs.dispatch_inline.set_autoload(!tail);
     for prog in [
         &mut open.progs.handle_exec_prog,
-        &mut open.progs.handle_timer_prog,
-        &mut open.progs.handle_other_prog,
+        &mut open.progs.handle_simple_prog,
     ] {
         prog.set_autoload(tail);
     }
@@ -524,15 +523,15 @@ pub fn attach(skel: &DispatchSkel, dispatch: Dispatch) -> Result<Link> {
         .map_err(|e| load_failure("attaching to raw tracepoint sys_enter", e))
 }
 
-/// Each handler program in its kind's slot (tail calls only). The dispatcher picks the kind
-/// from the syscall_handler table and tail calls with it as a constant key.
+/// Each handler program in its kind's slot (tail calls only): exec calls have their own,
+/// timer calls and the rest share Other's. The dispatcher picks the slot from the
+/// syscall_handler table and tail calls with it as a constant key.
 pub fn fill_prog_array(skel: &DispatchSkel, dispatch: Dispatch) -> Result<()> {
     if dispatch == Dispatch::Tail {
         let progs = &skel.progs;
         for (kind, prog) in [
             (Kind::Exec, &progs.handle_exec_prog),
-            (Kind::Timer, &progs.handle_timer_prog),
-            (Kind::Other, &progs.handle_other_prog),
+            (Kind::Other, &progs.handle_simple_prog),
         ] {
             let slot = u32::from(kind.raw());
             let fd = std::os::fd::AsRawFd::as_raw_fd(&prog.as_fd());
