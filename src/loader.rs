@@ -167,6 +167,23 @@ pub struct Attached<'obj> {
     pub skel: DispatchSkel<'obj>,
 }
 
+/// The programs the kernel runs from a tracepoint: the dispatcher and, with --results, the
+/// exit side (tail-call targets run inside the dispatcher's run).
+pub fn traced_programs<'a>(skel: &'a DispatchSkel) -> Vec<&'a libbpf_rs::ProgramMut<'a>> {
+    let p = &skel.progs;
+    [
+        &p.dispatch_tail,
+        &p.dispatch_inline,
+        &p.exit_btf,
+        &p.exit_raw,
+        &p.exec_done,
+        &p.thread_gone,
+    ]
+    .into_iter()
+    .filter(|prog| prog.autoload())
+    .collect()
+}
+
 /// Loads one dispatcher, fills its prog array and attaches it.
 pub fn load_and_attach<'obj>(
     obj: &'obj mut MaybeUninit<OpenObject>,

@@ -82,7 +82,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
     drop(attached.link);
     drop(attached.exit_links);
     let _ = reader.drain();
-    let (totals, lost_per_ring) = stats::read_with_rings(&attached.skel.maps.counters, plan.rings)?;
+    let (mut totals, lost_per_ring) =
+        stats::read_with_rings(&attached.skel.maps.counters, plan.rings)?;
+    totals.recursion_misses = stats::recursion_misses(&loader::traced_programs(&attached.skel))?;
     let mut d = delivery.borrow_mut();
     // Calls still in flight: reported unfinished, so the last call of a hung process shows.
     let pending = match results {
@@ -622,7 +624,7 @@ fn summarize(
     // kernel still held were made into records here, at exit.
     let seen = totals.seen + pairing.map_or(0, |p| p.unfinished_held);
     eprintln!(
-        "tailcall-logger: {} records delivered, {} lost, {} seen, {} read faults, {} without handler{}",
+        "tailcall-logger: {} records delivered, {} lost, {} seen, {} read faults, {} without handler{}{}",
         d.delivered,
         losses.reported(),
         seen,
@@ -631,7 +633,8 @@ fn summarize(
         pairing.map_or(String::new(), |p| format!(
             ", {} unpaired, {} filtered at exit",
             p.unpaired, p.filtered
-        ))
+        )),
+        skipped_by_kernel(totals.recursion_misses)
     );
     if d.io_error.is_some() {
         return;
@@ -645,6 +648,7 @@ fn summarize(
         "malformed": d.malformed,
         "perf_lost_samples": d.perf_lost,
         "dispatch_miss": totals.dispatch_miss,
+        "recursion_misses": totals.recursion_misses,
         "read_faults": totals.read_faults,
         "results": pairing.map(|p| {
             let mut v = p.json();
@@ -659,6 +663,17 @@ fn summarize(
         .control("summary", summary)
         .and_then(|()| d.sink.flush());
     d.keep_error(written);
+}
+
+/// The summary line's note on syscalls the kernel did not run the logger for (any
+/// process's: see stats::recursion_misses); nothing when there were none.
+fn skipped_by_kernel(misses: u64) -> String {
+    match misses {
+        0 => String::new(),
+        n => format!(
+            "; the kernel skipped the logger for {n} syscalls (its program was already running on that CPU)"
+        ),
+    }
 }
 
 fn report_losses(sink: &mut Sink, losses: &mut LossReporter, t: &Totals) {

@@ -2,8 +2,10 @@
 //! built from them: every record the kernel could not hand over is counted there, and each
 //! increase is reported in-band, so the in-band reports add up to the total at exit.
 
+use std::os::fd::{AsFd, AsRawFd};
+
 use anyhow::{Context, Result};
-use libbpf_rs::{MapCore, MapFlags};
+use libbpf_rs::{MapCore, MapFlags, ProgramMut};
 
 use crate::plan::Rings;
 use crate::skel::types::counters;
@@ -19,6 +21,8 @@ pub struct Totals {
     pub results_dropped: u64,
     pub held: u64,
     pub settled: u64,
+    /// Not a counter of ours: the kernel's count of skipped runs (see recursion_misses).
+    pub recursion_misses: u64,
 }
 
 impl Totals {
@@ -84,6 +88,31 @@ pub fn read_with_rings(
         .filter(|r| r.cpus_per_ring > 0)
         .map(|r| dropped_per_ring(&values, r.cpus_per_ring, r.count));
     Ok((Totals::sum_per_cpu(&values), per_ring))
+}
+
+/// How many runs the kernel skipped of these programs because the same program was already
+/// running on that CPU (its recursion guard; bpf_prog_info.recursion_misses, 5.12 on, 0
+/// before). On a preemptible kernel, a task preempted inside the program makes the
+/// syscalls of other tasks on that CPU skip it until it runs again: those calls are never
+/// seen, whichever process made them, so they are reported apart from `seen`.
+pub fn recursion_misses(progs: &[&ProgramMut]) -> Result<u64> {
+    let mut total = 0;
+    for prog in progs {
+        let mut info = libbpf_sys::bpf_prog_info::default();
+        let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
+        // SAFETY: the fd is the loaded program's; info and len are valid for writing and
+        // len says how many bytes info has (the kernel writes at most that).
+        let err = unsafe {
+            libbpf_sys::bpf_prog_get_info_by_fd(prog.as_fd().as_raw_fd(), &mut info, &mut len)
+        };
+        if err != 0 {
+            return Err(std::io::Error::from_raw_os_error(-err)).with_context(|| {
+                format!("reading program {}'s info", prog.name().to_string_lossy())
+            });
+        }
+        total += info.recursion_misses;
+    }
+    Ok(total)
 }
 
 /// Turns the running drop total into reports of what is new since the last one.
@@ -153,6 +182,7 @@ mod tests {
                 results_dropped: 1,
                 held: 5,
                 settled: 5,
+                recursion_misses: 0, // the kernel's, not in the per-CPU counters
             }
         );
     }

@@ -50,6 +50,20 @@ pub fn assert_no_terminal_controls(lines: &[String]) {
 }
 
 /// JSON lines, each parsed strictly.
+/// Whether a summary's `seen` accounts for `generated` calls: every one of them, or all but
+/// some the kernel skipped the logger for (`recursion_misses`: its guard against a program
+/// running twice on one CPU, hit when a task is preempted inside the program; those count
+/// any process's calls, so they bound the shortfall without matching it).
+pub fn seen_accounts_for(summary: &Value, generated: u64) -> bool {
+    match (
+        summary["seen"].as_u64(),
+        summary["recursion_misses"].as_u64(),
+    ) {
+        (Some(seen), Some(misses)) => seen <= generated && generated <= seen + misses,
+        _ => false,
+    }
+}
+
 pub fn parse_lines(lines: &[String]) -> Vec<Value> {
     lines
         .iter()

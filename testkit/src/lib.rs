@@ -31,6 +31,7 @@ pub mod storm;
 pub use bins::{go, Bins, ReportingActor, SCENARIO_BIN};
 pub use checks::{
     assert_clean_error, assert_clean_failure, assert_no_terminal_controls, delivered, parse_lines,
+    seen_accounts_for,
 };
 pub use fixtures::tempdir;
 pub use logger::{run_logger, wait_exit, Logger};
