@@ -131,6 +131,32 @@ struct {
 	__type(value, struct counters);
 } counters SEC(".maps");
 
+/* Who made the call, and the call's table key: what a handler needs of its dispatcher.
+ * A tail call keeps only ctx, so dispatch_tail leaves them in this CPU's slot of
+ * `callers` and the handler reads them there, instead of fetching the task again (a
+ * helper call, 7 ns on the bench machine, and the verifier's trust lookups for the task's
+ * pointers in every handler program, see fill_caller). Nothing else writes the slot in
+ * between: the handler runs within the dispatcher's run, and the kernel does not start
+ * the dispatcher again on this CPU before that run is over (it skips it and counts a
+ * recursion miss). dispatch_inline keeps its caller on the stack. */
+struct caller {
+	long key;
+	__u64 cgroup_id;
+	__u32 pid;
+	__u32 tid;
+	__u32 ppid;
+	__u32 uid;
+	__u8 flags; /* RECORD_HAS_PPID */
+	char comm[TASK_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct caller);
+} callers SEC(".maps");
+
 /* Exec records are too big for the 512-byte BPF stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -330,15 +356,6 @@ static __always_inline long admit(long nr, struct task_struct **task_out)
 	return key < MAX_SYSCALLS ? key : MISS;
 }
 
-/* The table key of the running syscall, for the tail-call targets (the dispatcher's key
- * does not cross a tail call); `task` as from current_task_btf(). */
-static __always_inline long key_of(struct bpf_raw_tracepoint_args *ctx, struct task_struct *task)
-{
-	long nr = (long)ctx->args[1];
-
-	return detect_compat && in_compat_syscall(task) ? compat_base + nr : nr;
-}
-
 /* The syscall number in its own table, and whether that is the i386 one. */
 static __always_inline long number_of(long key, bool *compat)
 {
@@ -358,55 +375,55 @@ static __always_inline void count_miss(void)
 	}
 }
 
-/* Who made the call. With TASK_BTF the task's fields are plain loads through its BTF
- * pointer: the ids and the parent, the uid as stored in its cred (the global uid, which
+/* The call's key and who made it, for the handler. With TASK_BTF the task's fields are
+ * plain loads through its BTF pointer (`task`, from admit(), or fetched here): the ids and
+ * the parent, the uid as stored in its cred (the global uid, which
  * bpf_get_current_uid_gid() maps through init_user_ns, an identity, for 26 ns more per
  * call on the bench machine), and the cgroup id through the pointers
  * bpf_get_current_cgroup_id() follows (cgroups, dfl_cgrp, kn), without its call and its
  * RCU calls: 30 ns a call there, where every return pays the CPU's return-thunk
  * mitigation. The price is at startup: from 6.2 on the verifier looks up the trust rules
  * of every pointer loaded through a trusted one by name in the kernel's BTF, a scan of
- * the whole BTF, about a millisecond per load per program on 6.18; hence as few handler
- * programs as possible (handle_simple_prog). A read-only cast (bpf_rdonly_cast) would
+ * the whole BTF, about a millisecond per load per program on 6.18; hence these loads are
+ * made in the dispatchers only (struct caller). A read-only cast (bpf_rdonly_cast) would
  * avoid the lookups, but a kfunc needs the kernel's own BTF even to be found missing, and
  * the logger also loads with embedded BTF. Without TASK_BTF: the helpers, and probe reads
  * for the parent. */
-static __always_inline void fill_task(struct record_header *h, struct task_struct *task)
+static __always_inline void fill_caller(struct caller *c, long key, struct task_struct *task)
 {
 	__u64 id;
 
+	c->key = key;
+	c->flags = 0;
 	if (TASK_BTF) {
 		if (!task)
 			task = bpf_get_current_task_btf();
-
-		h->pid = task->tgid;
-		h->tid = task->pid;
-		h->uid = task->cred->uid.val;
-		h->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
-		h->ppid = task->real_parent->tgid;
-		h->flags |= RECORD_HAS_PPID;
-		__builtin_memcpy(h->comm, task->comm, sizeof(h->comm));
+		c->pid = task->tgid;
+		c->tid = task->pid;
+		c->uid = task->cred->uid.val;
+		c->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
+		c->ppid = task->real_parent->tgid;
+		c->flags = RECORD_HAS_PPID;
+		__builtin_memcpy(c->comm, task->comm, sizeof(c->comm));
 		return;
 	}
 	id = bpf_get_current_pid_tgid();
-	h->pid = id >> 32;
-	h->tid = (__u32)id;
-	h->uid = (__u32)bpf_get_current_uid_gid();
-	h->cgroup_id = bpf_get_current_cgroup_id();
-	h->ppid = 0;
+	c->pid = id >> 32;
+	c->tid = (__u32)id;
+	c->uid = (__u32)bpf_get_current_uid_gid();
+	c->cgroup_id = bpf_get_current_cgroup_id();
+	c->ppid = 0;
 	if (read_ppid) {
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 
-		h->ppid = BPF_CORE_READ(task, real_parent, tgid);
-		h->flags |= RECORD_HAS_PPID;
+		c->ppid = BPF_CORE_READ(t, real_parent, tgid);
+		c->flags = RECORD_HAS_PPID;
 	}
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	bpf_get_current_comm(c->comm, sizeof(c->comm));
 }
 
-/* `task`: the current task's BTF pointer when the caller has it (a helper call less, 7 ns
- * on the bench machine), else NULL. */
 static __always_inline void fill_header(struct record_header *h, long key, __u8 kind,
-					struct task_struct *task)
+					const struct caller *who)
 {
 	bool compat;
 	long nr = number_of(key, &compat);
@@ -423,7 +440,13 @@ static __always_inline void fill_header(struct record_header *h, long key, __u8 
 				    (key_traits[key & (MAX_SYSCALLS - 1)] & TRAIT_NO_RETURN) ?
 				    RECORD_NO_RETURN :
 				    RECORD_AWAITS_RESULT;
-	fill_task(h, task);
+	h->pid = who->pid;
+	h->tid = who->tid;
+	h->uid = who->uid;
+	h->cgroup_id = who->cgroup_id;
+	h->ppid = who->ppid;
+	h->flags |= who->flags;
+	__builtin_memcpy(h->comm, who->comm, sizeof(h->comm));
 }
 
 /* The ring buffer's wakeup for a record: only when the reader sleeps, and then once. A
@@ -753,7 +776,8 @@ static __always_inline struct pending *claim_slot(void *ctx, __u32 tid)
 }
 
 /* Entry: the record waits in the slot until the call returns. */
-static __always_inline void hold(struct bpf_raw_tracepoint_args *ctx, long key, __u8 kind)
+static __always_inline void hold(struct bpf_raw_tracepoint_args *ctx, long key, __u8 kind,
+				 const struct caller *who)
 {
 	struct pending *p = claim_slot(ctx, (__u32)bpf_get_current_pid_tgid());
 	bool compat;
@@ -763,7 +787,7 @@ static __always_inline void hold(struct bpf_raw_tracepoint_args *ctx, long key, 
 	if (count_only) {
 		p->hdr.ktime_ns = bpf_ktime_get_ns();
 	} else {
-		fill_header(&p->hdr, key, kind, NULL);
+		fill_header(&p->hdr, key, kind, who);
 		if (capture_args) {
 			number_of(key, &compat);
 			p->hdr.flags |= RECORD_HAS_ARGS;
@@ -798,7 +822,7 @@ static __always_inline void mark_sent(void *ctx, struct record_header *h, long k
 /* Entry with --results: true when the call is taken care of here (held in its slot,
  * counted, or dropped by an outcome filter), false when its record is to be sent now. */
 static __always_inline bool results_at_entry(struct bpf_raw_tracepoint_args *ctx, long key,
-					     __u8 kind)
+					     __u8 kind, const struct caller *who)
 {
 	__u32 k = key & (MAX_SYSCALLS - 1);
 	bool no_return = key >= 0 && key < MAX_SYSCALLS && (key_traits[k] & TRAIT_NO_RETURN);
@@ -807,7 +831,7 @@ static __always_inline bool results_at_entry(struct bpf_raw_tracepoint_args *ctx
 		if (no_return)
 			count_call(k, 0, false);
 		else
-			hold(ctx, key, kind);
+			hold(ctx, key, kind, who);
 		return true;
 	}
 	if (no_return)
@@ -816,7 +840,7 @@ static __always_inline bool results_at_entry(struct bpf_raw_tracepoint_args *ctx
 		return false; /* user memory is read at entry: sent now */
 	if (kind == HANDLER_EXEC)
 		return false;
-	hold(ctx, key, kind);
+	hold(ctx, key, kind, who);
 	return true;
 }
 
@@ -826,7 +850,7 @@ static __always_inline bool results_at_entry(struct bpf_raw_tracepoint_args *ctx
 /* A record with the argument registers and no user memory, filled in place in the ring
  * (no scratch map, no copy): most syscalls have no path or address to read. */
 static __always_inline int args_in_place(struct bpf_raw_tracepoint_args *ctx, long key,
-					 __u8 kind, bool compat)
+					 __u8 kind, bool compat, const struct caller *who)
 {
 	struct counters *c = cpu_counters();
 	void *ring = cpu_ring();
@@ -841,7 +865,7 @@ static __always_inline int args_in_place(struct bpf_raw_tracepoint_args *ctx, lo
 	}
 	if (!r)
 		return 0;
-	fill_header(&r->hdr, key, kind, NULL);
+	fill_header(&r->hdr, key, kind, who);
 	r->hdr.flags |= RECORD_HAS_ARGS;
 	read_raw_args(ctx, compat, r->raw_args);
 	r->data_len = 0;
@@ -852,7 +876,7 @@ static __always_inline int args_in_place(struct bpf_raw_tracepoint_args *ctx, lo
 
 /* An "other" or "timer" record with the arguments (--args). */
 static __always_inline int handle_with_args(struct bpf_raw_tracepoint_args *ctx, long key,
-					    __u8 kind)
+					    __u8 kind, const struct caller *who)
 {
 	struct args_record *a;
 	__u32 zero = 0, off, captures;
@@ -862,11 +886,11 @@ static __always_inline int handle_with_args(struct bpf_raw_tracepoint_args *ctx,
 	number_of(key, &compat);
 	plan = key >= 0 && key < MAX_SYSCALLS ? arg_captures[key & (MAX_SYSCALLS - 1)] : 0;
 	if (use_ringbuf && !plan)
-		return args_in_place(ctx, key, kind, compat);
+		return args_in_place(ctx, key, kind, compat, who);
 	a = bpf_map_lookup_elem(&args_scratch, &zero);
 	if (!a)
 		return 0;
-	fill_header(&a->hdr, key, kind, NULL);
+	fill_header(&a->hdr, key, kind, who);
 	a->hdr.flags |= RECORD_HAS_ARGS;
 	read_raw_args(ctx, compat, a->raw_args);
 	off = capture_one(a, 0, plan & 7, (plan >> 3) & 3);
@@ -886,14 +910,14 @@ static __always_inline int handle_with_args(struct bpf_raw_tracepoint_args *ctx,
 }
 
 static __always_inline int handle_simple(struct bpf_raw_tracepoint_args *ctx, long nr, __u8 kind,
-					 struct task_struct *task)
+					 const struct caller *who)
 {
 	struct record_header h;
 
-	if (results && results_at_entry(ctx, nr, kind))
+	if (results && results_at_entry(ctx, nr, kind, who))
 		return 0;
 	if (capture_args)
-		return handle_with_args(ctx, nr, kind);
+		return handle_with_args(ctx, nr, kind, who);
 
 	if (use_ringbuf) {
 		/* Filled in place in the ring: no copy from the stack. */
@@ -910,17 +934,17 @@ static __always_inline int handle_simple(struct bpf_raw_tracepoint_args *ctx, lo
 		}
 		if (!r)
 			return 0;
-		fill_header(r, nr, kind, task);
+		fill_header(r, nr, kind, who);
 		bpf_ringbuf_submit(r, wake_flags());
 		return 0;
 	}
-	fill_header(&h, nr, kind, task);
+	fill_header(&h, nr, kind, who);
 	output(ctx, &h, sizeof(h));
 	return 0;
 }
 
 static __always_inline int handle_exec(struct bpf_raw_tracepoint_args *ctx, long nr,
-				       struct task_struct *task)
+				       const struct caller *who)
 {
 	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
 	const char *const *argv;
@@ -929,12 +953,12 @@ static __always_inline int handle_exec(struct bpf_raw_tracepoint_args *ctx, long
 	__u32 zero = 0, off = 0;
 	long n, long_arg = 0;
 
-	if (results && results_at_entry(ctx, nr, HANDLER_EXEC))
+	if (results && results_at_entry(ctx, nr, HANDLER_EXEC, who))
 		return 0;
 	e = bpf_map_lookup_elem(&exec_scratch, &zero);
 	if (!e)
 		return 0;
-	fill_header(&e->hdr, nr, HANDLER_EXEC, task);
+	fill_header(&e->hdr, nr, HANDLER_EXEC, who);
 	if (capture_args || detect_compat) {
 		bool compat;
 		long num = number_of(nr, &compat);
@@ -1027,34 +1051,38 @@ send:
 }
 
 static __always_inline int handle(struct bpf_raw_tracepoint_args *ctx, long nr, __u8 kind,
-				  struct task_struct *task)
+				  const struct caller *who)
 {
 	switch (kind) {
 	case HANDLER_IGNORE:
 		return 0;
 	case HANDLER_EXEC:
-		return handle_exec(ctx, nr, task);
+		return handle_exec(ctx, nr, who);
 	default:
-		return handle_simple(ctx, nr, kind, task);
+		return handle_simple(ctx, nr, kind, who);
 	}
 }
 
 SEC("raw_tp/sys_enter")
 int dispatch_tail(struct bpf_raw_tracepoint_args *ctx)
 {
-	struct task_struct *task = NULL; /* does not cross the tail call */
+	struct task_struct *task = NULL;
 	long key = admit((long)ctx->args[1], &task);
+	struct caller *who;
+	__u32 zero = 0;
 
 	if (key == STOP)
 		return 0;
+	who = bpf_map_lookup_elem(&callers, &zero);
 	/* One call site per handler program, each with a constant key (see `handlers`). */
-	if (key >= 0 && key < MAX_SYSCALLS) {
+	if (who && key >= 0 && key < MAX_SYSCALLS) {
+		fill_caller(who, key, task);
 		if (syscall_handler[key] == HANDLER_EXEC)
 			bpf_tail_call_static(ctx, &handlers, HANDLER_EXEC);
 		else
 			bpf_tail_call_static(ctx, &handlers, HANDLER_OTHER);
 	}
-	/* Only reached for MISS, or when the handler's slot is empty. */
+	/* Only reached for MISS, or when the handler's slot is empty (or `callers` is gone). */
 	count_miss();
 	return 0;
 }
@@ -1064,6 +1092,7 @@ int dispatch_inline(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct task_struct *task = NULL;
 	long key = admit((long)ctx->args[1], &task);
+	struct caller who;
 
 	if (key == STOP)
 		return 0;
@@ -1071,29 +1100,39 @@ int dispatch_inline(struct bpf_raw_tracepoint_args *ctx)
 		count_miss();
 		return 0;
 	}
-	return handle(ctx, key, syscall_handler[key], task);
+	fill_caller(&who, key, task);
+	return handle(ctx, key, syscall_handler[key], &who);
+}
+
+/* The caller dispatch_tail left in this CPU's slot of `callers`. */
+static __always_inline const struct caller *caller_of_call(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&callers, &zero);
 }
 
 /* Tail-call targets, in their slots of `handlers`. */
 SEC("raw_tp")
 int handle_exec_prog(struct bpf_raw_tracepoint_args *ctx)
 {
-	struct task_struct *task = current_task_btf();
+	const struct caller *who = caller_of_call();
 
-	return handle_exec(ctx, key_of(ctx, task), task);
+	return who ? handle_exec(ctx, who->key, who) : 0;
 }
 
-/* Timer calls and the rest: one program, the table gives the record's kind. Fewer handler
- * programs means fewer loads at startup, and the verifier's checks of fill_task()'s
- * pointer loads (about a millisecond each per program on 6.2+) are made once less. */
+/* Timer calls and the rest: one program, the table gives the record's kind (one handler
+ * program less to load at startup). */
 SEC("raw_tp")
 int handle_simple_prog(struct bpf_raw_tracepoint_args *ctx)
 {
-	struct task_struct *task = current_task_btf();
-	long key = key_of(ctx, task);
-	__u8 kind = key >= 0 && key < MAX_SYSCALLS ? syscall_handler[key] : HANDLER_OTHER;
+	const struct caller *who = caller_of_call();
+	__u8 kind;
 
-	return handle_simple(ctx, key, kind, task);
+	if (!who)
+		return 0;
+	kind = who->key >= 0 && who->key < MAX_SYSCALLS ? syscall_handler[who->key] : HANDLER_OTHER;
+	return handle_simple(ctx, who->key, kind, who);
 }
 
 /*
