@@ -93,7 +93,7 @@ class Config:
             tracefs=env.get("BENCH_TRACEFS", "/sys/kernel/tracing"),
             tracer_cpu=int(env.get("BENCH_TRACER_CPU", "0")),
             load_cpu=int(env.get("BENCH_LOAD_CPU", "1")),
-            rounds=1 if quick else int(env.get("BENCH_ROUNDS", "2")),
+            rounds=1 if quick else int(env.get("BENCH_ROUNDS", "3")),
             reps=1 if quick else int(env.get("BENCH_REPS", "3")),
             quick=quick,
             storm_seconds=1 if quick else 2,
