@@ -700,3 +700,18 @@ fn exit_status(run_error: Option<anyhow::Error>, io_error: Option<io::Error>) ->
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_line_names_kernel_skips_only_when_there_were_some() {
+        assert_eq!(skipped_by_kernel(0), "");
+        let note = skipped_by_kernel(3);
+        assert!(
+            note.starts_with("; the kernel skipped the logger for 3 syscalls"),
+            "{note}"
+        );
+    }
+}
