@@ -541,13 +541,14 @@ pub fn attach(skel: &DispatchSkel, dispatch: Dispatch) -> Result<Link> {
 }
 
 /// Each handler program in its kind's slot (tail calls only): exec calls have their own,
-/// timer calls and the rest share Other's. The dispatcher picks the slot from the
-/// syscall_handler table and tail calls with it as a constant key.
+/// timer calls and the rest share one. The dispatcher tail calls with the kind the
+/// syscall_handler table gives (ignored calls never get there).
 pub fn fill_prog_array(skel: &DispatchSkel, dispatch: Dispatch) -> Result<()> {
     if dispatch == Dispatch::Tail {
         let progs = &skel.progs;
         for (kind, prog) in [
             (Kind::Exec, &progs.handle_exec_prog),
+            (Kind::Timer, &progs.handle_simple_prog),
             (Kind::Other, &progs.handle_simple_prog),
         ] {
             let slot = u32::from(kind.raw());
