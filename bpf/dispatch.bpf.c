@@ -315,9 +315,9 @@ static __always_inline __u32 current_tgid(struct task_struct *task)
 
 /* The filters, with no subprogram call when none is set but the logger's own exclusion and
  * --pid (the common cases; the subprogram and its helper call for the tgid cost 15-20 ns
- * on the bench machine). The call to
- * wanted() stays in the program either way, so a kernel that refuses tail calls with
- * subprograms refuses this dispatcher whatever the options. */
+ * on the bench machine). The call to wanted() stays in the program either way, so a
+ * kernel that refuses tail calls with subprograms refuses this dispatcher whatever the
+ * options. */
 static __always_inline int admitted(struct task_struct *task)
 {
 	if (!filter_by_uid && !filter_by_comm && !filter_cgroups) {
@@ -1065,20 +1065,29 @@ static __always_inline int handle(struct bpf_raw_tracepoint_args *ctx, long nr, 
 	}
 }
 
+/* This CPU's slot of `callers`: dispatch_tail fills it, the handler it tail calls reads it. */
+static __always_inline struct caller *caller_slot(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&callers, &zero);
+}
+
 SEC("raw_tp/sys_enter")
 int dispatch_tail(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct task_struct *task = NULL;
 	long key = admit((long)ctx->args[1], &task);
-	struct caller *who;
-	__u32 zero = 0;
 
 	if (key == STOP)
 		return 0;
-	who = bpf_map_lookup_elem(&callers, &zero);
-	if (who && key >= 0 && key < MAX_SYSCALLS) {
-		fill_caller(who, key, task);
-		bpf_tail_call(ctx, &handlers, syscall_handler[key]);
+	if (key >= 0 && key < MAX_SYSCALLS) {
+		struct caller *who = caller_slot();
+
+		if (who) {
+			fill_caller(who, key, task);
+			bpf_tail_call(ctx, &handlers, syscall_handler[key]);
+		}
 	}
 	/* Only reached for MISS, or when the handler's slot is empty (or `callers` is gone). */
 	count_miss();
@@ -1102,19 +1111,11 @@ int dispatch_inline(struct bpf_raw_tracepoint_args *ctx)
 	return handle(ctx, key, syscall_handler[key], &who);
 }
 
-/* The caller dispatch_tail left in this CPU's slot of `callers`. */
-static __always_inline const struct caller *caller_of_call(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&callers, &zero);
-}
-
 /* Tail-call targets, in their slots of `handlers`. */
 SEC("raw_tp")
 int handle_exec_prog(struct bpf_raw_tracepoint_args *ctx)
 {
-	const struct caller *who = caller_of_call();
+	const struct caller *who = caller_slot();
 
 	return who ? handle_exec(ctx, who->key, who) : 0;
 }
@@ -1124,7 +1125,7 @@ int handle_exec_prog(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tp")
 int handle_simple_prog(struct bpf_raw_tracepoint_args *ctx)
 {
-	const struct caller *who = caller_of_call();
+	const struct caller *who = caller_slot();
 	__u8 kind;
 
 	if (!who)

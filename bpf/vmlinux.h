@@ -95,7 +95,7 @@ struct cred {
 } __attribute__((preserve_access_index));
 
 struct kernfs_node {
-	__u64 id;
+	__u64 id; /* a u64 since 5.5: the cgroup id */
 } __attribute__((preserve_access_index));
 
 struct cgroup {
@@ -103,7 +103,7 @@ struct cgroup {
 } __attribute__((preserve_access_index));
 
 struct css_set {
-	struct cgroup *dfl_cgrp;
+	struct cgroup *dfl_cgrp; /* the task's cgroup in the v2 hierarchy */
 } __attribute__((preserve_access_index));
 
 struct task_struct {

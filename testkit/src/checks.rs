@@ -49,7 +49,6 @@ pub fn assert_no_terminal_controls(lines: &[String]) {
     }
 }
 
-/// JSON lines, each parsed strictly.
 /// Whether a summary's `seen` accounts for `generated` calls: every one of them, or all but
 /// some the kernel skipped the logger for (`recursion_misses`: its guard against a program
 /// running twice on one CPU, hit when a task is preempted inside the program; those count
@@ -64,6 +63,7 @@ pub fn seen_accounts_for(summary: &Value, generated: u64) -> bool {
     }
 }
 
+/// JSON lines, each parsed strictly.
 pub fn parse_lines(lines: &[String]) -> Vec<Value> {
     lines
         .iter()
