@@ -9,6 +9,8 @@
  *                                                answers each with one JSON line on stdout
  *
  * SYSCALL is uname (ignored by the logger by default), getppid (logged as "other"),
+ * timer_gettime (logged by the timer handler, a tail call: timer_gettime(INT_MAX, NULL)
+ * on a timer that does not exist, which fails at once with EINVAL),
  * getgroups (in the default ignore lists too: logged only when a tracer is told so),
  * lseek (logged, numeric arguments: lseek(SEEK_FD, 0, SEEK_SET) on /dev/null, opened on
  * SEEK_FD when "serve" or "run" starts, before any tracer is attached, and inherited across
@@ -27,6 +29,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,7 +80,7 @@ static void reply(const char *name, uint64_t n, uint64_t elapsed, uint64_t rate)
 	put(buf);
 }
 
-enum kind { K_NONE, K_UNAME, K_GETPPID, K_GETGROUPS, K_LSEEK, K_OPENAT, K_EXECVE };
+enum kind { K_NONE, K_UNAME, K_GETPPID, K_TIMER, K_GETGROUPS, K_LSEEK, K_OPENAT, K_EXECVE };
 
 static int kind_of(const char *s, enum kind *k)
 {
@@ -87,6 +90,8 @@ static int kind_of(const char *s, enum kind *k)
 		*k = K_UNAME;
 	else if (!strcmp(s, "getppid"))
 		*k = K_GETPPID;
+	else if (!strcmp(s, "timer_gettime"))
+		*k = K_TIMER;
 	else if (!strcmp(s, "getgroups"))
 		*k = K_GETGROUPS;
 	else if (!strcmp(s, "lseek"))
@@ -172,6 +177,9 @@ static void measure(enum kind k, const char *name, uint64_t n, uint64_t rate, ui
 			break;
 		case K_GETPPID:
 			syscall(SYS_getppid);
+			break;
+		case K_TIMER:
+			syscall(SYS_timer_gettime, INT_MAX, NULL);
 			break;
 		case K_GETGROUPS:
 			syscall(SYS_getgroups, 0, NULL);

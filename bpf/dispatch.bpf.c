@@ -82,12 +82,12 @@ enum read_status read_status_layout = READ_OK;
 enum record_flags record_flags_layout = (enum record_flags)0;
 
 /* The handler programs, in the slots of their enum handler_kind: handle_exec_prog in
- * HANDLER_EXEC's, handle_simple_prog in HANDLER_OTHER's and HANDLER_TIMER's; HANDLER_IGNORE's
- * stays empty (ignored calls stop before the tail call). The per-syscall choice is the
+ * HANDLER_EXEC's, handle_timer_prog in HANDLER_TIMER's; HANDLER_OTHER's and HANDLER_IGNORE's
+ * stay empty (dispatch_tail logs other calls itself; ignored calls stop before it). The per-syscall choice is the
  * syscall_handler table. The key is not a constant on purpose: with constant keys
  * (bpf_tail_call_static) the x86 JIT jumps straight to the handler, 9 to 18 ns less per
- * logged call on the bench machine, but on 6.18 the prog array then outlived a logger
- * that was killed (SIGKILL, under load: one map and its BTF left in the kernel per run). */
+ * tail call on the bench machine, but on 6.18 the prog array then outlived a logger that
+ * was killed (SIGKILL, under load: one map and its BTF left in the kernel per run). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, HANDLER_PROGS);
@@ -1078,16 +1078,20 @@ int dispatch_tail(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct task_struct *task = NULL;
 	long key = admit((long)ctx->args[1], &task);
+	struct caller *who;
+	__u8 kind;
 
 	if (key == STOP)
 		return 0;
-	if (key >= 0 && key < MAX_SYSCALLS) {
-		struct caller *who = caller_slot();
-
-		if (who) {
-			fill_caller(who, key, task);
-			bpf_tail_call(ctx, &handlers, syscall_handler[key]);
-		}
+	who = key >= 0 && key < MAX_SYSCALLS ? caller_slot() : NULL;
+	if (who) {
+		fill_caller(who, key, task);
+		kind = syscall_handler[key];
+		/* As in the original example, a call with no program of its own is logged by the
+		 * dispatcher ("Another syscall"): the most common record costs no tail call. */
+		if (kind == HANDLER_OTHER)
+			return handle_simple(ctx, key, kind, who);
+		bpf_tail_call(ctx, &handlers, kind);
 	}
 	/* Only reached for MISS, or when the handler's slot is empty (or `callers` is gone). */
 	count_miss();
@@ -1120,18 +1124,12 @@ int handle_exec_prog(struct bpf_raw_tracepoint_args *ctx)
 	return who ? handle_exec(ctx, who->key, who) : 0;
 }
 
-/* Timer calls and the rest: one program, the table gives the record's kind (one handler
- * program less to load at startup). */
 SEC("raw_tp")
-int handle_simple_prog(struct bpf_raw_tracepoint_args *ctx)
+int handle_timer_prog(struct bpf_raw_tracepoint_args *ctx)
 {
 	const struct caller *who = caller_slot();
-	__u8 kind;
 
-	if (!who)
-		return 0;
-	kind = who->key >= 0 && who->key < MAX_SYSCALLS ? syscall_handler[who->key] : HANDLER_OTHER;
-	return handle_simple(ctx, who->key, kind, who);
+	return who ? handle_simple(ctx, who->key, HANDLER_TIMER, who) : 0;
 }
 
 /*

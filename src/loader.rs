@@ -377,7 +377,7 @@ fn load_with_rings<'obj>(
     open.progs.dispatch_inline.set_autoload(!tail);
     for prog in [
         &mut open.progs.handle_exec_prog,
-        &mut open.progs.handle_simple_prog,
+        &mut open.progs.handle_timer_prog,
     ] {
         prog.set_autoload(tail);
     }
@@ -540,16 +540,16 @@ pub fn attach(skel: &DispatchSkel, dispatch: Dispatch) -> Result<Link> {
         .map_err(|e| load_failure("attaching to raw tracepoint sys_enter", e))
 }
 
-/// Each handler program in its kind's slot (tail calls only): exec calls have their own,
-/// timer calls and the rest share one. The dispatcher tail calls with the kind the
-/// syscall_handler table gives (ignored calls never get there).
+/// Each handler program in its kind's slot (tail calls only): exec calls and timer calls
+/// have one each; the dispatcher logs the other calls itself, as the original example did,
+/// and tail calls with the kind the syscall_handler table gives for the rest (ignored calls
+/// never get there).
 pub fn fill_prog_array(skel: &DispatchSkel, dispatch: Dispatch) -> Result<()> {
     if dispatch == Dispatch::Tail {
         let progs = &skel.progs;
         for (kind, prog) in [
             (Kind::Exec, &progs.handle_exec_prog),
-            (Kind::Timer, &progs.handle_simple_prog),
-            (Kind::Other, &progs.handle_simple_prog),
+            (Kind::Timer, &progs.handle_timer_prog),
         ] {
             let slot = u32::from(kind.raw());
             let fd = std::os::fd::AsRawFd::as_raw_fd(&prog.as_fd());
