@@ -17,7 +17,8 @@ use crate::exit::{self, Code, Failure};
 /// How syscalls reach their handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dispatch {
-    /// raw_tp/sys_enter tail calls one handler program per syscall.
+    /// raw_tp/sys_enter tail calls the handler program of exec and timer calls and logs the
+    /// rest itself, as the original example did.
     Tail,
     /// One program with the handlers inlined, for kernels that refuse the tail dispatcher.
     Inline,
