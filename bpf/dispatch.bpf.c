@@ -139,7 +139,7 @@ struct {
  * pointers in every handler program, see fill_caller). Nothing else writes the slot in
  * between: the handler runs within the dispatcher's run, and the kernel does not start
  * the dispatcher again on this CPU before that run is over (it skips it and counts a
- * recursion miss). dispatch_inline keeps its caller on the stack. */
+ * recursion miss). Calls logged by the dispatcher itself keep their caller on the stack. */
 struct caller {
 	long key;
 	__u64 cgroup_id;
@@ -1065,7 +1065,8 @@ static __always_inline int handle(struct bpf_raw_tracepoint_args *ctx, long nr, 
 	}
 }
 
-/* This CPU's slot of `callers`: dispatch_tail fills it, the handler it tail calls reads it. */
+/* This CPU's slot of `callers`: dispatch_tail copies its caller there before a tail call,
+ * the handler reads it. */
 static __always_inline struct caller *caller_slot(void)
 {
 	__u32 zero = 0;
@@ -1078,20 +1079,23 @@ int dispatch_tail(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct task_struct *task = NULL;
 	long key = admit((long)ctx->args[1], &task);
-	struct caller *who;
+	struct caller who, *slot;
 	__u8 kind;
 
 	if (key == STOP)
 		return 0;
-	who = key >= 0 && key < MAX_SYSCALLS ? caller_slot() : NULL;
-	if (who) {
-		fill_caller(who, key, task);
+	if (key >= 0 && key < MAX_SYSCALLS) {
+		fill_caller(&who, key, task);
 		kind = syscall_handler[key];
 		/* As in the original example, a call with no program of its own is logged by the
 		 * dispatcher ("Another syscall"): the most common record costs no tail call. */
 		if (kind == HANDLER_OTHER)
-			return handle_simple(ctx, key, kind, who);
-		bpf_tail_call(ctx, &handlers, kind);
+			return handle_simple(ctx, key, kind, &who);
+		slot = caller_slot();
+		if (slot) {
+			*slot = who;
+			bpf_tail_call(ctx, &handlers, kind);
+		}
 	}
 	/* Only reached for MISS, or when the handler's slot is empty (or `callers` is gone). */
 	count_miss();
