@@ -83,8 +83,8 @@ enum record_flags record_flags_layout = (enum record_flags)0;
 
 /* The handler programs, in the slots of their enum handler_kind: handle_exec_prog in
  * HANDLER_EXEC's, handle_timer_prog in HANDLER_TIMER's; HANDLER_OTHER's and HANDLER_IGNORE's
- * stay empty (dispatch_tail logs other calls itself; ignored calls stop before it). The per-syscall choice is the
- * syscall_handler table. The key is not a constant on purpose: with constant keys
+ * stay empty (dispatch_tail logs other calls itself; ignored calls stop before it). The
+ * per-syscall choice is the syscall_handler table. The key is not a constant on purpose: with constant keys
  * (bpf_tail_call_static) the x86 JIT jumps straight to the handler, 9 to 18 ns less per
  * tail call on the bench machine, but on 6.18 the prog array then outlived a logger that
  * was killed (SIGKILL, under load: one map and its BTF left in the kernel per run). */
