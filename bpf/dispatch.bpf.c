@@ -4,11 +4,13 @@
  *
  * Two dispatchers on raw_tp/sys_enter share the handler code; userspace loads one:
  *  - dispatch_tail looks the syscall number up in the per-syscall table and tail calls
- *    the handler's program from a prog array (the Learning eBPF design);
+ *    the handler's program from a prog array (exec and timer calls), or logs the call
+ *    itself when it has no program of its own (the Learning eBPF design);
  *  - dispatch_inline switches on the same per-syscall table and runs the handlers in place,
  *    for kernels that refuse tail calls from programs with BPF-to-BPF calls.
- * Both decide to ignore a syscall before any helper call: that path must cost no more
- * than an empty program.
+ * Both decide to ignore a syscall before any helper call but, where its number means
+ * another call in the other ABI, the task fetch of the ia32 check: that path must cost no
+ * more than an empty program.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -84,10 +86,11 @@ enum record_flags record_flags_layout = (enum record_flags)0;
 /* The handler programs, in the slots of their enum handler_kind: handle_exec_prog in
  * HANDLER_EXEC's, handle_timer_prog in HANDLER_TIMER's; HANDLER_OTHER's and HANDLER_IGNORE's
  * stay empty (dispatch_tail logs other calls itself; ignored calls stop before it). The
- * per-syscall choice is the syscall_handler table. The key is not a constant on purpose: with constant keys
- * (bpf_tail_call_static) the x86 JIT jumps straight to the handler, 9 to 18 ns less per
- * tail call on the bench machine, but on 6.18 the prog array then outlived a logger that
- * was killed (SIGKILL, under load: one map and its BTF left in the kernel per run). */
+ * per-syscall choice is the syscall_handler table. The key is not a constant on purpose:
+ * with constant keys (bpf_tail_call_static) the x86 JIT jumps straight to the handler, 9
+ * to 18 ns less per tail call on the bench machine, but on 6.18 the prog array then
+ * outlived a logger that was killed (SIGKILL, under load: one map and its BTF left in the
+ * kernel per run). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, HANDLER_PROGS);
