@@ -150,8 +150,8 @@ struct caller {
 	__u32 tid;
 	__u32 ppid;
 	__u32 uid;
+	char comm[TASK_COMM_LEN]; /* 8-byte aligned: copied in two loads, not sixteen */
 	__u8 flags; /* RECORD_HAS_PPID */
-	char comm[TASK_COMM_LEN];
 };
 
 struct {
