@@ -14,12 +14,15 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use libbpf_rs::{AsRawLibbpf, MapCore, MapType, RingBuffer, RingBufferBuilder};
+use libbpf_rs::{MapCore, MapType};
 
 use crate::bss::{self, Bss};
 use crate::events;
 use crate::output::Sink;
 use crate::pairing::{Pairing, Step};
+
+mod ring;
+use ring::Rings;
 
 /// How long one wait lasts when nothing arrives: the session looks at signals and the
 /// clock at least this often.
@@ -134,14 +137,14 @@ pub struct Pace {
 impl Pace {
     const BUSY: Duration = Duration::from_millis(1);
 
-    fn after_read(self, n: i32, holds_more: bool) -> Pace {
+    fn after_read(self, n: usize, holds_more: bool) -> Pace {
         let timeout = if n > 0 {
             Pace::BUSY
         } else {
             (self.timeout * 2).min(POLL_INTERVAL)
         };
         Pace {
-            more: n >= RING_BATCH as i32 || holds_more,
+            more: n >= RING_BATCH || holds_more,
             timeout,
         }
     }
@@ -158,9 +161,9 @@ impl Default for Pace {
 
 pub enum Reader<'a> {
     Ring {
-        rb: RingBuffer<'a>,
-        /// How many rings `rb` reads (one per group of CPUs, or one for all).
-        rings: usize,
+        /// One ring per group of CPUs, or one for all.
+        rings: Rings<'a>,
+        delivery: SharedDelivery,
         /// The programs' .bss, where the reader says it sleeps (reader_asleep): records
         /// wake it only then.
         bss: &'a dyn MapCore,
@@ -174,33 +177,17 @@ pub enum Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    /// A reader of the BPF ring buffers `maps`, all on one epoll (libbpf's ring_buffer
-    /// with one ring per map, in this order); `bss` is the programs' .bss map.
+    /// A reader of the BPF ring buffers `maps`, all on one epoll, read in this order (see
+    /// ring.rs for why not libbpf's ring_buffer); `bss` is the programs' .bss map.
     pub fn ring(
         maps: &[&'a dyn MapCore],
         bss: &'a dyn MapCore,
         delivery: &SharedDelivery,
     ) -> Result<Reader<'a>> {
-        let mut builder = RingBufferBuilder::new();
-        for map in maps {
-            let d = delivery.clone();
-            builder
-                .add(*map, move |data: &[u8]| {
-                    // A non-zero return stops libbpf's consume loop.
-                    if d.borrow_mut().record(data) {
-                        0
-                    } else {
-                        -1
-                    }
-                })
-                .context("setting up the ring buffer reader")?;
-        }
-        let rb = builder
-            .build()
-            .context("setting up the ring buffer reader")?;
+        let rings = Rings::new(maps).context("setting up the ring buffer reader")?;
         Ok(Reader::Ring {
-            rb,
-            rings: maps.len(),
+            rings,
+            delivery: delivery.clone(),
             bss,
             pace: Cell::default(),
             stats: Cell::default(),
@@ -231,8 +218,8 @@ impl<'a> Reader<'a> {
     pub fn wait_and_read(&self) -> Result<()> {
         match self {
             Reader::Ring {
-                rb,
                 rings,
+                delivery,
                 bss,
                 pace,
                 stats,
@@ -252,29 +239,23 @@ impl<'a> Reader<'a> {
                     }
                     // Read after every wait, woken or timed out: most records are written
                     // without a wakeup. libbpf's own poll would read without bound.
-                    let mut ev = [libc::epoll_event { events: 0, u64: 0 }];
-                    let timeout = p.timeout.as_millis() as i32;
-                    let ready =
-                        unsafe { libc::epoll_wait(rb.epoll_fd(), ev.as_mut_ptr(), 1, timeout) };
-                    match ready {
-                        0 => {
+                    match rings.wait(p.timeout) {
+                        Ok(false) => {
                             st.timeouts += 1;
-                            st.slept_ms += timeout as u64;
+                            st.slept_ms += p.timeout.as_millis() as u64;
                             st.idle_timeouts += u64::from(p.timeout == POLL_INTERVAL);
                         }
-                        n if n > 0 => st.wakeups += 1,
-                        _ => {}
+                        Ok(true) => st.wakeups += 1,
+                        // A signal: read what is there, the session then looks at its flags.
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            return Err(e).context("waiting for records from the ring buffer")
+                        }
                     }
                 }
                 stats.set(st);
-                let read = match consume_rings(rb, *rings) {
-                    Ok(read) => read,
-                    Err(e) => {
-                        pace.set(Pace::default());
-                        return Err(e).context("reading records from the ring buffer");
-                    }
-                };
-                let holds_more = read.some_ring_full || ring_holds_records(rb, *rings);
+                let read = consume_rings(rings, delivery, RING_BATCH);
+                let holds_more = read.some_ring_full || ring_holds_records(rings);
                 pace.set(p.after_read(read.records, holds_more));
                 Ok(())
             }
@@ -315,11 +296,15 @@ impl<'a> Reader<'a> {
 
     /// Reads everything the kernel still holds, without waiting.
     pub fn drain(&self) -> Result<()> {
-        let r = match self {
-            Reader::Ring { rb, .. } => rb.consume(),
-            Reader::Perf { pb, .. } => pb.consume(),
-        };
-        ignore_interrupt(r)
+        match self {
+            Reader::Ring {
+                rings, delivery, ..
+            } => {
+                consume_rings(rings, delivery, usize::MAX);
+                Ok(())
+            }
+            Reader::Perf { pb, .. } => ignore_interrupt(pb.consume()),
+        }
     }
 }
 
@@ -548,54 +533,35 @@ unsafe extern "C" fn perf_event_cb(
 
 /// What one read of every ring got.
 struct RingsRead {
-    records: i32,
-    /// A ring gave a whole RING_BATCH: it may hold more.
+    records: usize,
+    /// A ring gave its whole budget: it may hold more.
     some_ring_full: bool,
 }
 
-/// Reads up to RING_BATCH records from each ring in turn. Each ring has its own budget:
-/// libbpf's ring_buffer__consume_n reads the rings in order against one budget, so a ring
-/// that a storm keeps full would take all of it and starve the rings after it.
-fn consume_rings(rb: &RingBuffer, rings: usize) -> io::Result<RingsRead> {
-    let ptr = rb.as_libbpf_object().as_ptr();
+/// Reads up to `budget` records from each ring in turn. Each ring has its own budget, so
+/// a ring that a storm keeps full cannot starve the rings after it. Stops once output has
+/// failed (the session reports the error).
+fn consume_rings(rings: &Rings, delivery: &SharedDelivery, budget: usize) -> RingsRead {
     let mut read = RingsRead {
         records: 0,
         some_ring_full: false,
     };
-    for i in 0..rings {
-        // SAFETY: ptr is the live ring_buffer of `rb`, which holds `rings` rings (one per map
-        // added); ring__consume_n calls the callbacks registered for that ring.
-        let n = unsafe {
-            let ring = libbpf_sys::ring_buffer__ring(ptr, i as u32);
-            if ring.is_null() {
-                continue;
-            }
-            libbpf_sys::ring__consume_n(ring, RING_BATCH as libbpf_sys::size_t)
-        };
-        match n {
-            n if n >= 0 => {
-                read.records = read.records.saturating_add(n);
-                read.some_ring_full |= n >= RING_BATCH as i32;
-            }
-            n if n == -libc::EINTR => {}
-            n => return Err(io::Error::from_raw_os_error(-n)),
+    let mut d = delivery.borrow_mut();
+    for i in 0..rings.len() {
+        let got = rings.consume(i, budget, |data| d.record(data));
+        read.records = read.records.saturating_add(got.records);
+        read.some_ring_full |= got.records >= budget;
+        if got.stopped {
+            break;
         }
     }
-    Ok(read)
+    read
 }
 
 /// True when any ring still holds committed or pending records: the reader must not wait
 /// for a wakeup while one does, whichever ring it is.
-fn ring_holds_records(rb: &RingBuffer, rings: usize) -> bool {
-    let ptr = rb.as_libbpf_object().as_ptr();
-    (0..rings).any(|i| {
-        // SAFETY: ptr is the live ring_buffer of `rb`; ring__avail_data_size only reads the
-        // ring's positions; a ring index past the end gives NULL, checked.
-        unsafe {
-            let ring = libbpf_sys::ring_buffer__ring(ptr, i as u32);
-            !ring.is_null() && libbpf_sys::ring__avail_data_size(ring) > 0
-        }
-    })
+fn ring_holds_records(rings: &Rings) -> bool {
+    (0..rings.len()).any(|i| rings.backlog(i) > 0)
 }
 
 fn ignore_interrupt(r: libbpf_rs::Result<()>) -> Result<()> {
@@ -611,7 +577,7 @@ mod tests {
 
     #[test]
     fn pace_reads_again_while_records_wait_and_backs_off_when_idle() {
-        let p = Pace::default().after_read(RING_BATCH as i32, false);
+        let p = Pace::default().after_read(RING_BATCH, false);
         assert!(p.more, "a full batch: read again at once");
         let p = p.after_read(10, true);
         assert!(p.more, "records arrived while reading");
