@@ -303,7 +303,8 @@ def startup(R, _logged):
              "(run_cnt > 0 in its fdinfo, polled every 0.5 ms). Ours also: until its `start` record "
              "is in the output file, and the `startup_ms` it reports. Peak RSS: VmHWM while tracing; "
              "in parentheses what of the resident memory is the process's own (RssAnon) and what is BPF maps "
-             "mapped into it (the ring buffer's pages, owned by the kernel, mapped twice by libbpf).\n")
+             "mapped into it (the ring buffer's pages, owned by the kernel, its data mapped twice so that a "
+             "record that wraps reads as one piece).\n")
     L.append("| tracer | exec → attached ms | exec → start record ms | startup_ms (self-reported) | peak RSS idle (anon / BPF maps) | peak RSS under storm |")
     L.append("| --- | ---: | ---: | ---: | ---: | ---: |")
     storm_rss = {"ours": peak(st["runs"], lambda s: s.get("hwm_kib"), is_ours)}
@@ -586,7 +587,7 @@ def targets(R):
     maps = peak(st["runs"], lambda s: (s.get("rss") or {}).get("bpf_maps"), is_ours)
     out.append({"target": "peak RSS < 16 MiB",
                 "measured": f"{ours_rss / 1024:.1f} MiB, of which {maps / 1024:.1f} MiB mapped BPF maps (the ring "
-                            f"buffer, mapped twice by libbpf) and {anon / 1024:.1f} MiB own heap/stack (bpftrace "
+                            f"buffer, its data mapped twice) and {anon / 1024:.1f} MiB own heap/stack (bpftrace "
                             f"{fmt((su.get('bpftrace', {}).get('hwm_kib') or 0) / 1024, '.0f')}, "
                             f"bcc {fmt((su.get('bcc', {}).get('hwm_kib') or 0) / 1024, '.0f')} MiB)",
                 "ok": ours_rss < 16 * 1024})

@@ -238,7 +238,7 @@ impl<'a> Reader<'a> {
                             .context("telling the programs the reader sleeps")?;
                     }
                     // Read after every wait, woken or timed out: most records are written
-                    // without a wakeup. libbpf's own poll would read without bound.
+                    // without a wakeup.
                     match rings.wait(p.timeout) {
                         Ok(false) => {
                             st.timeouts += 1;
