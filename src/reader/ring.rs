@@ -33,7 +33,7 @@ const HEADER_BYTES: u64 = 8;
 const PUBLISH_BYTES: u64 = 16 * 1024;
 const PUBLISH_SHARE: u64 = 16;
 
-/// One ring buffer map, mapped.
+/// One ring buffer map, mapped; unmapped on drop.
 struct Ring {
     /// The consumer position, in the map's first page (read-write).
     consumer: NonNull<u64>,
@@ -129,7 +129,7 @@ impl<'a> Rings<'a> {
     pub fn backlog(&self, i: usize) -> u64 {
         self.rings
             .get(i)
-            .map_or(0, |r| r.producer_pos() - r.consumer_pos())
+            .map_or(0, |r| r.producer_pos().saturating_sub(r.consumer_pos()))
     }
 
     /// Hands up to `limit` records of ring `i` to `f`, oldest first, and stops early when
@@ -142,15 +142,13 @@ impl<'a> Rings<'a> {
     }
 }
 
-impl Drop for Rings<'_> {
+impl Drop for Ring {
     fn drop(&mut self) {
-        for r in &self.rings {
-            // SAFETY: both mappings were made in Ring::map with these lengths and are
-            // unmapped here only; no slice into them outlives a consume call.
-            unsafe {
-                libc::munmap(r.consumer.as_ptr().cast(), r.page_size);
-                libc::munmap(r.producer_page.as_ptr().cast(), r.producer_len);
-            }
+        // SAFETY: both mappings were made with these lengths when the Ring was made and are
+        // unmapped here only; no slice into them outlives a consume call.
+        unsafe {
+            libc::munmap(self.consumer.as_ptr().cast(), self.page_size);
+            libc::munmap(self.producer_page.as_ptr().cast(), self.producer_len);
         }
     }
 }
@@ -306,11 +304,10 @@ mod tests {
     const DATA: usize = 64 * 1024;
 
     /// A ring laid out as the kernel lays it out (consumer page; producer page, then the
-    /// data mapped twice), over a memfd: Ring reads it as it reads a BPF ring buffer, and
-    /// the test writes records as the kernel's producer would.
+    /// data mapped twice), over a memfd: Ring reads it as it reads a BPF ring buffer (and
+    /// unmaps it when dropped), and the test writes records as the kernel's producer would.
     struct FakeRing {
         ring: Ring,
-        region_len: usize,
     }
 
     impl FakeRing {
@@ -350,7 +347,6 @@ mod tests {
                         mask: DATA as u64 - 1,
                         publish_every: PUBLISH_BYTES.min(DATA as u64 / PUBLISH_SHARE),
                     },
-                    region_len,
                 }
             }
         }
@@ -384,16 +380,6 @@ mod tests {
                 true
             });
             (got, done)
-        }
-    }
-
-    impl Drop for FakeRing {
-        fn drop(&mut self) {
-            // SAFETY: the mappings made in new, unmapped once.
-            unsafe {
-                libc::munmap(self.ring.consumer.as_ptr().cast(), self.ring.page_size);
-                libc::munmap(self.ring.producer_page.as_ptr().cast(), self.region_len);
-            }
         }
     }
 
