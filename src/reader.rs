@@ -11,7 +11,7 @@ use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use libbpf_rs::{MapCore, MapType};
@@ -300,7 +300,7 @@ impl<'a> Reader<'a> {
             Reader::Ring {
                 rings, delivery, ..
             } => {
-                consume_rings(rings, delivery, usize::MAX);
+                drain_rings(rings, delivery);
                 Ok(())
             }
             Reader::Perf { pb, .. } => ignore_interrupt(pb.consume()),
@@ -556,6 +556,22 @@ fn consume_rings(rings: &Rings, delivery: &SharedDelivery, budget: usize) -> Rin
         }
     }
     read
+}
+
+/// Reads the rings to their end. A record may still be marked as being written by a
+/// program that was running when its link went: read again until the rings are empty, for
+/// at most DRAIN_GRACE.
+fn drain_rings(rings: &Rings, delivery: &SharedDelivery) {
+    const DRAIN_GRACE: Duration = Duration::from_millis(10);
+    let deadline = Instant::now() + DRAIN_GRACE;
+    loop {
+        consume_rings(rings, delivery, usize::MAX);
+        let output_failed = delivery.borrow().io_error.is_some();
+        if output_failed || !ring_holds_records(rings) || Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
 }
 
 /// True when any ring still holds committed or pending records: the reader must not wait

@@ -394,8 +394,7 @@ fn read_until_stopped(
             return None;
         }
         if let Err(e) = reader.wait_and_read() {
-            // A callback that stopped on an output error makes the read fail too; the
-            // output error is the one to report.
+            // If output failed during the read, the output error is the one to report.
             return delivery.borrow().io_error.is_none().then_some(e);
         }
         let mut d = delivery.borrow_mut();

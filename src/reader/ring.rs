@@ -17,7 +17,7 @@ use std::io;
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -106,8 +106,10 @@ impl<'a> Rings<'a> {
         self.rings.len()
     }
 
-    /// Waits up to `timeout` for a ring to hold records: whether one did (the kernel
-    /// reports a ring ready when it holds records at the call or a producer woke it).
+    /// Waits up to `timeout` for a ring to be reported ready: whether one was. epoll checks
+    /// again only the rings on its ready list (reported before, or woken by a producer
+    /// since): a ring last seen empty whose records came without a wakeup is not reported,
+    /// so the caller must look at the backlog before waiting (see reader.rs).
     pub fn wait(&self, timeout: Duration) -> io::Result<bool> {
         let mut ev = [libc::epoll_event { events: 0, u64: 0 }];
         // SAFETY: the epoll fd is open; ev is a writable array of one event.
@@ -186,7 +188,7 @@ impl Ring {
             producer_len,
             page_size,
             mask: data_len - 1,
-            publish_every: PUBLISH_BYTES.min(data_len / PUBLISH_SHARE),
+            publish_every: publish_every(data_len),
         })
     }
 
@@ -201,10 +203,7 @@ impl Ring {
     }
 
     fn producer_pos(&self) -> u64 {
-        // SAFETY: the producer page is mapped for the Ring's life; its first 8 bytes are
-        // the kernel's u64 producer position, page-aligned; the kernel writes it with
-        // release semantics, read here with acquire.
-        unsafe { AtomicU64::from_ptr(self.producer_page.as_ptr().cast()) }.load(Ordering::Acquire)
+        load_acquire_u64(self.producer_page.as_ptr().cast())
     }
 
     fn consume(&self, limit: usize, mut f: impl FnMut(&[u8]) -> bool) -> Consumed {
@@ -245,12 +244,7 @@ impl Ring {
 
     /// The length word of the record at `pos`, or None while the producer still writes it.
     fn committed_len(&self, pos: u64) -> Option<u32> {
-        // SAFETY: pos & mask is within the first copy of the data, which is mapped; record
-        // headers are 8-byte aligned; the kernel commits a record by storing its length
-        // word with release semantics, read here with acquire.
-        let len = unsafe {
-            AtomicU32::from_ptr(self.data_at(pos).cast_mut().cast()).load(Ordering::Acquire)
-        };
+        let len = load_acquire_u32(self.data_at(pos).cast());
         (len & BUSY_BIT == 0).then_some(len)
     }
 
@@ -275,6 +269,35 @@ impl Ring {
                 .add(self.page_size + (pos & self.mask) as usize)
         }
     }
+}
+
+/// The consumer position is stored every this many bytes read.
+fn publish_every(data_len: u64) -> u64 {
+    PUBLISH_BYTES.min(data_len / PUBLISH_SHARE)
+}
+
+// The producer page and the data are mapped read-only: Rust allows only Relaxed atomic
+// loads of read-only memory (std::sync::atomic, "Atomic accesses to read-only memory"), so
+// an acquire load is a relaxed one followed by an acquire fence (what the kernel's
+// smp_load_acquire pairs with: its producer stores the position, and commits a record's
+// length word, with release semantics).
+
+/// `p`: the producer position, in the read-only producer page, mapped for the Ring's life.
+fn load_acquire_u64(p: *const u64) -> u64 {
+    // SAFETY: p is 8-byte aligned (page-aligned) and mapped readable while the Ring lives;
+    // an 8-byte Relaxed load of read-only memory is allowed.
+    let v = unsafe { AtomicU64::from_ptr(p.cast_mut()) }.load(Ordering::Relaxed);
+    fence(Ordering::Acquire);
+    v
+}
+
+/// `p`: a record's length word, 8-byte aligned within the read-only data mapping.
+fn load_acquire_u32(p: *const u32) -> u32 {
+    // SAFETY: p is aligned and mapped readable while the Ring lives; a 4-byte Relaxed load
+    // of read-only memory is allowed.
+    let v = unsafe { AtomicU32::from_ptr(p.cast_mut()) }.load(Ordering::Relaxed);
+    fence(Ordering::Acquire);
+    v
 }
 
 fn mmap(len: usize, prot: libc::c_int, fd: libc::c_int, offset: usize) -> io::Result<NonNull<u8>> {
@@ -345,7 +368,7 @@ mod tests {
                         producer_len: region_len,
                         page_size: page,
                         mask: DATA as u64 - 1,
-                        publish_every: PUBLISH_BYTES.min(DATA as u64 / PUBLISH_SHARE),
+                        publish_every: publish_every(DATA as u64),
                     },
                 }
             }
@@ -428,6 +451,10 @@ mod tests {
         let payload: Vec<u8> = (0..100).collect();
         let end = f.put(start, &payload, 0);
         f.set_positions(start, end);
+        // The payload's last 92 bytes went through the second copy into the data's start.
+        // SAFETY: the data's first bytes are mapped.
+        let head = unsafe { std::slice::from_raw_parts(f.ring.data_at(0), 92) };
+        assert_eq!(head, &payload[8..]);
         assert_eq!(f.read_all(usize::MAX).0, vec![payload]);
         assert_eq!(f.ring.consumer_pos(), end);
     }
@@ -468,10 +495,17 @@ mod tests {
     }
 
     #[test]
-    fn publishes_the_position_every_sixteenth_of_the_ring_not_every_record() {
+    fn publish_every_is_16_kib_or_a_sixteenth_of_a_smaller_ring() {
+        assert_eq!(publish_every(4096), 256);
+        assert_eq!(publish_every(64 * 1024), 4096);
+        assert_eq!(publish_every(256 * 1024), 16 * 1024);
+        assert_eq!(publish_every(16 << 20), 16 * 1024);
+    }
+
+    #[test]
+    fn publishes_the_position_every_sixteenth_of_the_ring_never_past_a_record_in_hand() {
         let f = FakeRing::new();
         let every = f.ring.publish_every;
-        assert_eq!(every, DATA as u64 / 16);
         let mut end = 0;
         while end < 3 * every {
             end = f.put(end, &[7; 72], 0);
@@ -479,7 +513,13 @@ mod tests {
         f.set_positions(0, end);
         let mut seen = Vec::new();
         let done = f.ring.consume(usize::MAX, |_| {
-            seen.push(f.ring.consumer_pos());
+            let in_hand = 80 * seen.len() as u64; // every record is 8 + 72 bytes
+            let published = f.ring.consumer_pos();
+            assert!(
+                published <= in_hand,
+                "{published} published while reading {in_hand}"
+            );
+            seen.push(published);
             true
         });
         assert_eq!(done.records, seen.len());
