@@ -547,8 +547,8 @@ fn consume_rings(rings: &Rings, delivery: &SharedDelivery, budget: usize) -> Rin
         some_ring_full: false,
     };
     let mut d = delivery.borrow_mut();
-    for i in 0..rings.len() {
-        let got = rings.consume(i, budget, |data| d.record(data));
+    for ring in rings.iter() {
+        let got = ring.consume(budget, |data| d.record(data));
         read.records = read.records.saturating_add(got.records);
         read.some_ring_full |= got.records >= budget;
         if got.stopped {
@@ -577,7 +577,7 @@ fn drain_rings(rings: &Rings, delivery: &SharedDelivery) {
 /// True when any ring still holds committed or pending records: the reader must not wait
 /// for a wakeup while one does, whichever ring it is.
 fn ring_holds_records(rings: &Rings) -> bool {
-    (0..rings.len()).any(|i| rings.backlog(i) > 0)
+    rings.iter().any(|ring| ring.backlog() > 0)
 }
 
 fn ignore_interrupt(r: libbpf_rs::Result<()>) -> Result<()> {

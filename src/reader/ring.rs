@@ -34,7 +34,7 @@ const PUBLISH_BYTES: u64 = 16 * 1024;
 const PUBLISH_SHARE: u64 = 16;
 
 /// One ring buffer map, mapped; unmapped on drop.
-struct Ring {
+pub struct Ring {
     /// The consumer position, in the map's first page (read-write).
     consumer: NonNull<u64>,
     /// The producer position's page, followed by the data mapped twice (read-only).
@@ -102,8 +102,9 @@ impl<'a> Rings<'a> {
         })
     }
 
-    pub fn len(&self) -> usize {
-        self.rings.len()
+    /// The rings, in the order of the maps.
+    pub fn iter(&self) -> impl Iterator<Item = &Ring> {
+        self.rings.iter()
     }
 
     /// Waits up to `timeout` for a ring to be reported ready: whether one was. epoll checks
@@ -124,22 +125,6 @@ impl<'a> Rings<'a> {
         match n {
             n if n < 0 => Err(io::Error::last_os_error()),
             n => Ok(n > 0),
-        }
-    }
-
-    /// Bytes of records ring `i` holds (committed or still being written).
-    pub fn backlog(&self, i: usize) -> u64 {
-        self.rings
-            .get(i)
-            .map_or(0, |r| r.producer_pos().saturating_sub(r.consumer_pos()))
-    }
-
-    /// Hands up to `limit` records of ring `i` to `f`, oldest first, and stops early when
-    /// `f` returns false or the next record is still being written.
-    pub fn consume(&self, i: usize, limit: usize, f: impl FnMut(&[u8]) -> bool) -> Consumed {
-        match self.rings.get(i) {
-            Some(ring) => ring.consume(limit, f),
-            None => Consumed::default(),
         }
     }
 }
@@ -206,34 +191,38 @@ impl Ring {
         load_acquire_u64(self.producer_page.as_ptr().cast())
     }
 
-    fn consume(&self, limit: usize, mut f: impl FnMut(&[u8]) -> bool) -> Consumed {
+    /// Bytes of records the ring holds (committed or still being written).
+    pub fn backlog(&self) -> u64 {
+        self.producer_pos().saturating_sub(self.consumer_pos())
+    }
+
+    /// Hands up to `limit` records to `f`, oldest first, and stops early when `f` returns
+    /// false or the next record is still being written.
+    pub fn consume(&self, limit: usize, mut f: impl FnMut(&[u8]) -> bool) -> Consumed {
         let mut done = Consumed::default();
         let mut pos = self.consumer_pos();
         let mut published = pos;
-        'read: while done.records < limit {
-            let end = self.producer_pos();
+        let mut end = pos;
+        while done.records < limit && !done.stopped {
             if pos >= end {
-                break;
+                // Caught up with what the producer had committed: look again once.
+                end = self.producer_pos();
+                if pos >= end {
+                    break;
+                }
             }
-            while pos < end {
-                let Some(len) = self.committed_len(pos) else {
-                    break 'read;
-                };
-                let size = u64::from(len & !DISCARD_BIT);
-                if len & DISCARD_BIT == 0 {
-                    done.records += 1;
-                    if !f(self.record(pos, size)) {
-                        done.stopped = true;
-                    }
-                }
-                pos += (size + HEADER_BYTES + 7) & !7;
-                if pos - published >= self.publish_every {
-                    self.consumer_atomic().store(pos, Ordering::Release);
-                    published = pos;
-                }
-                if done.stopped || done.records >= limit {
-                    break 'read;
-                }
+            let Some(len) = self.committed_len(pos) else {
+                break;
+            };
+            let size = u64::from(len & !DISCARD_BIT);
+            if len & DISCARD_BIT == 0 {
+                done.records += 1;
+                done.stopped = !f(self.record(pos, size));
+            }
+            pos += (size + HEADER_BYTES + 7) & !7;
+            if pos - published >= self.publish_every {
+                self.consumer_atomic().store(pos, Ordering::Release);
+                published = pos;
             }
         }
         if pos != published {
